@@ -1,0 +1,105 @@
+import { ApiError, type Status } from '../core/errors.js';
+import { authenticator } from './auth.js';
+import { inferConfig, type ConnectionConfig } from './config.js';
+import { loadKubeconfig } from './kubeconfig.js';
+import { authLayer, baseUrlLayer, headersLayer, retryLayer, type RetryOptions } from './layers.js';
+import { stack, type KubeRequest, type KubeResponse, type Layer, type Service } from './request.js';
+import { metricsLayer, traceLayer } from './telemetry-layers.js';
+import { Transport, type TransportOptions } from './transport.js';
+
+export interface ClientOptions extends TransportOptions {
+  retry?: RetryOptions;
+  /** Extra headers on every request. A `user-agent` of `kubeloop` is the default. */
+  headers?: Record<string, string>;
+  /** Layers of your own, placed just above the transport (below tracing and metrics). */
+  layers?: Layer[];
+}
+
+/**
+ * A Kubernetes API client: a chain of small layers, outermost first — base URL,
+ * retry, auth, extra headers, trace span, metrics — over an undici transport.
+ *
+ * @example
+ * const client = Client.infer();
+ * const pods = Api.namespaced(client, Pods, 'default');
+ */
+export class Client {
+  /** The namespace of the config's context (or the service account's), `default` if none. */
+  readonly defaultNamespace: string;
+  readonly config: ConnectionConfig;
+  private readonly transport: Transport;
+  private readonly service: Service;
+
+  constructor(config: ConnectionConfig, options: ClientOptions = {}) {
+    this.config = config;
+    this.defaultNamespace = config.namespace;
+    this.transport = new Transport(config, options);
+    this.service = stack(
+      [
+        baseUrlLayer(config.server),
+        retryLayer(options.retry),
+        authLayer(authenticator(config.auth)),
+        headersLayer({ 'user-agent': 'kubeloop', ...options.headers }),
+        traceLayer,
+        metricsLayer,
+        ...(options.layers ?? []),
+      ],
+      this.transport.service,
+    );
+  }
+
+  /** Kubeconfig (`KUBECONFIG` or `~/.kube/config`), else in-cluster; when both fail the error says why for each. */
+  static infer(options: ClientOptions & { context?: string } = {}): Client {
+    return new Client(inferConfig({ context: options.context }), options);
+  }
+
+  /** From a kubeconfig file (or list of files), optionally with a context other than the current one. */
+  static fromKubeconfig(options: ClientOptions & { paths?: string[]; context?: string } = {}): Client {
+    return new Client(loadKubeconfig({ paths: options.paths, context: options.context }), options);
+  }
+
+  /** Sends a request through the layer chain. Non-2xx answers are returned, not thrown. */
+  request(req: KubeRequest): Promise<KubeResponse> {
+    return this.service(req);
+  }
+
+  /** Sends a request and parses the JSON answer; a non-2xx answer throws an `ApiError`. */
+  async requestJson<T>(req: KubeRequest): Promise<T> {
+    const res = await this.service(req);
+    if (res.status < 200 || res.status >= 300) throw this.apiError(req, res.status, res.text ?? '');
+    return (res.text ? JSON.parse(res.text) : undefined) as T;
+  }
+
+  /** The `ApiError` for a failed answer, with the server's `Status` when it sent one. */
+  apiError(req: Pick<KubeRequest, 'method' | 'path'>, httpStatus: number, text: string): ApiError {
+    let status: Status | undefined;
+    try {
+      const parsed = JSON.parse(text) as Status;
+      if (parsed && parsed.kind === 'Status') status = parsed;
+    } catch {
+      // Not JSON: a proxy's page, or nothing.
+    }
+    status ??= { kind: 'Status', status: 'Failure', code: httpStatus, reason: reasonFor(httpStatus), message: text.slice(0, 200) || undefined };
+    status.code ??= httpStatus;
+    if (httpStatus === 401) status = { ...status, message: `${status.message ?? 'Unauthorized'} (the API server rejected the credentials from ${this.config.source})` };
+    return new ApiError(status, { method: req.method, path: req.path });
+  }
+
+  /** Open connections in the request and watch pools. */
+  connections(): { requests: number; watches: number } {
+    return this.transport.connections();
+  }
+
+  /** Closes every connection. Requests in flight fail. */
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}
+
+function reasonFor(code: number): string {
+  const reasons: Record<number, string> = {
+    400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 409: 'Conflict', 410: 'Gone',
+    415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
+  };
+  return reasons[code] ?? 'Unknown';
+}

@@ -1,0 +1,19 @@
+// core
+export { ObjectRef } from './core/object-ref.js';
+export { defineResource, apiVersionOf, resourcePath, type KubeObject, type Resource } from './core/resource.js';
+export * from './core/builtin.js';
+export { ApiError, ConfigError, ExecCredentialError, KubeloopError, TransportError, WatchDecodeError, isApiError, type Status } from './core/errors.js';
+// client
+export { Client, type ClientOptions } from './client/client.js';
+export { inferConfig, inClusterConfig, type AuthConfig, type ConnectionConfig, type ExecConfig } from './client/config.js';
+export { loadKubeconfig, kubeconfigPaths } from './client/kubeconfig.js';
+export { Api, type CallOptions, type DeleteParams, type ListParams, type ObjectList, type PartialObjectMetadata, type PatchParams, type WatchParams, type WriteParams } from './client/api.js';
+export { Patch, type JsonPatchOp } from './client/patch.js';
+export type { WatchEvent } from './client/watch-stream.js';
+export type { HttpMethod, KubeRequest, KubeResponse, Layer, Service } from './client/request.js';
+export type { RetryOptions } from './client/layers.js';
+// telemetry
+export { logger, configureLogging, setLogFilter, logFilter, Logger, type LoggingOptions, type LogFormat } from './telemetry/log.js';
+export { parseLogFilter, LogFilterError, type Level, type LogFilter } from './telemetry/filter.js';
+export { withSpan, instrument, currentSpan, ActiveSpan, type Fields, type FieldValue, type SpanOptions } from './telemetry/span.js';
+export { metricsRegistry, renderMetrics } from './telemetry/metrics.js';

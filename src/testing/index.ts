@@ -1,0 +1,3 @@
+export { LocalCluster, type LocalClusterOptions, type TokenUser } from './local-cluster.js';
+export { resolveAssets, resolvePrometheus, runInstallScript, cacheAssetsDir, type ControlPlaneAssets } from './assets.js';
+export type { CertPair } from './pki.js';

@@ -17,3 +17,17 @@ export { logger, configureLogging, setLogFilter, logFilter, Logger, type Logging
 export { parseLogFilter, LogFilterError, type Level, type LogFilter } from './telemetry/filter.js';
 export { withSpan, instrument, currentSpan, ActiveSpan, type Fields, type FieldValue, type SpanOptions } from './telemetry/span.js';
 export { metricsRegistry, renderMetrics } from './telemetry/metrics.js';
+// runtime
+export { watcher, metadataWatcher, type WatcherConfig, type WatcherEvent } from './runtime/watcher.js';
+export { Store, reflector, StoreWriterStoppedError } from './runtime/store.js';
+export { Scheduler, type ScheduleRequest, type ScheduledEntry, type SchedulerOptions } from './runtime/scheduler.js';
+export { ExponentialBackoff, ResetTimerBackoff, defaultWatcherBackoff, type Backoff, type ExponentialBackoffOptions } from './runtime/backoff.js';
+export { Action } from './runtime/action.js';
+export {
+  Controller, ReconcileReason, type ControllerConfig, type MainWatcherConfig, type Reconciler, type ReconcileResult, type ReadinessCheck, type LivenessCheck,
+} from './runtime/controller.js';
+export { ControllerError, ReconcilerFailedError, ObjectNotFoundError, QueueError } from './runtime/errors.js';
+export { backoffErrorPolicy, type ErrorPolicy, type BackoffPolicyOptions } from './runtime/error-policy.js';
+export { finalizer, type FinalizerHandlers } from './runtime/finalizer.js';
+export { Recorder, objectReference, type EventSpec, type Reporter } from './runtime/recorder.js';
+export { predicates, predicateFilter, PredicateState, type Predicate } from './runtime/predicates.js';

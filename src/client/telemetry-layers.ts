@@ -9,7 +9,8 @@ const log = logger('kubeloop::client');
 /**
  * One client span per request, named after the verb, under whatever span is
  * current (a reconcile, usually); sends the W3C `traceparent` header; logs the
- * request at debug. Attributes hold the method, path and status, never headers.
+ * request at debug (the span's fields are the line's fields). Attributes hold the
+ * method, path and status, never headers.
  */
 export const traceLayer: Layer = (next) => (req) =>
   withSpan(
@@ -24,12 +25,12 @@ export const traceLayer: Layer = (next) => (req) =>
         span.record('http.response.status_code', res.status);
         if (res.status >= 400) span.fail(new Error(`HTTP ${res.status}`));
         if (log.isEnabled('debug')) {
-          log.debug({ verb: req.verb, method: req.method, path: req.path, status: res.status, duration_ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+          log.debug({ duration_ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
         }
         return res;
       } catch (error) {
         if (log.isEnabled('debug')) {
-          log.debug({ verb: req.verb, method: req.method, path: req.path, error: (error as Error).message, duration_ms: Math.round(performance.now() - started) }, 'request failed');
+          log.debug({ error: (error as Error).message, duration_ms: Math.round((performance.now() - started) * 10) / 10 }, 'request failed');
         }
         throw error;
       }

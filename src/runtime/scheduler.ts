@@ -1,0 +1,191 @@
+/**
+ * The controller's queue: at most one queued and one running entry per object.
+ *
+ * - A request for an object already queued replaces it only if it is due no
+ *   later (earliest wins, and its reason wins).
+ * - A request for an object being reconciled is held, and is queued when that
+ *   reconcile finishes — so an object never runs concurrently with itself.
+ * - With a debounce, every request is delayed by it, and a newer request pushes
+ *   a queued one back: a burst of changes becomes one run after the burst.
+ *
+ * Entries sit in an indexed binary heap ordered by due time (then arrival), so
+ * push, pop and re-prioritising are O(log n).
+ */
+
+export interface ScheduleRequest<T> {
+  /** Identity of the object (its `ObjectRef` key). */
+  key: string;
+  item: T;
+  /** When it is due, on the `performance.now()` clock. */
+  runAt: number;
+  reason: string;
+}
+
+export interface ScheduledEntry<T> extends ScheduleRequest<T> {
+  /** When the entry was first queued (for queue-wait metrics). */
+  queuedAt: number;
+}
+
+interface Slot<T> extends ScheduledEntry<T> {
+  seq: number;
+  index: number;
+}
+
+export interface SchedulerOptions {
+  /** Delay added to every request; a newer request within it pushes the run back. Default 0. */
+  debounceMs?: number;
+}
+
+export class Scheduler<T> {
+  private readonly heap: Slot<T>[] = [];
+  private readonly queued = new Map<string, Slot<T>>();
+  private readonly held = new Map<string, Slot<T>>();
+  private readonly running = new Map<string, number>();
+  private seq = 0;
+  private readonly debounceMs: number;
+
+  constructor(options: SchedulerOptions = {}) {
+    this.debounceMs = options.debounceMs ?? 0;
+  }
+
+  /** Requests a run. See the rules at the top of this file. */
+  push(request: ScheduleRequest<T>, now = performance.now()): void {
+    const runAt = request.runAt + this.debounceMs;
+    if (this.running.has(request.key)) {
+      const held = this.held.get(request.key);
+      if (!held) this.held.set(request.key, this.slot(request, runAt, now));
+      else if (request.runAt <= held.runAt) Object.assign(held, { runAt, reason: request.reason, item: request.item });
+      return;
+    }
+    const existing = this.queued.get(request.key);
+    if (!existing) {
+      const slot = this.slot(request, runAt, now);
+      slot.index = this.heap.length;
+      this.heap.push(slot);
+      this.queued.set(request.key, slot);
+      this.up(slot.index);
+    } else if (request.runAt <= existing.runAt) {
+      const earlier = runAt < existing.runAt;
+      existing.runAt = runAt;
+      existing.reason = request.reason;
+      existing.item = request.item;
+      if (earlier) this.up(existing.index);
+      else this.down(existing.index);
+    }
+  }
+
+  /** Takes the earliest entry due at `now` and marks its object running; `undefined` if none is due. */
+  pop(now = performance.now()): ScheduledEntry<T> | undefined {
+    const top = this.heap[0];
+    if (!top || top.runAt > now) return undefined;
+    this.removeAt(0);
+    this.queued.delete(top.key);
+    this.running.set(top.key, now);
+    return top;
+  }
+
+  /** Marks the object's run finished; a request held meanwhile is queued now. */
+  finish(key: string): void {
+    this.running.delete(key);
+    const held = this.held.get(key);
+    if (held) {
+      this.held.delete(key);
+      held.index = this.heap.length;
+      this.heap.push(held);
+      this.queued.set(key, held);
+      this.up(held.index);
+    }
+  }
+
+  /** Drops every queued and held entry (running ones still need `finish`). */
+  clear(): void {
+    this.heap.length = 0;
+    this.queued.clear();
+    this.held.clear();
+  }
+
+  /** When the earliest queued entry is due, if any. */
+  nextRunAt(): number | undefined {
+    return this.heap[0]?.runAt;
+  }
+
+  /** Objects waiting: queued (due or not) plus held behind a running reconcile. */
+  get depth(): number {
+    return this.heap.length + this.held.size;
+  }
+
+  /** Objects being reconciled now. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** Queued entries already due at `now` (a scan: for probes and metrics, not hot paths). */
+  dueCount(now = performance.now()): number {
+    let n = 0;
+    for (const s of this.heap) if (s.runAt <= now) n++;
+    return n;
+  }
+
+  /** Since when the oldest due-or-running piece of work has been waiting or running, if any. */
+  busySince(now = performance.now()): number | undefined {
+    let oldest = this.heap[0] && this.heap[0].runAt <= now ? this.heap[0].runAt : undefined;
+    for (const started of this.running.values()) if (oldest === undefined || started < oldest) oldest = started;
+    return oldest;
+  }
+
+  isRunning(key: string): boolean {
+    return this.running.has(key);
+  }
+
+  private slot(request: ScheduleRequest<T>, runAt: number, now: number): Slot<T> {
+    return { key: request.key, item: request.item, reason: request.reason, runAt, queuedAt: now, seq: this.seq++, index: -1 };
+  }
+
+  private less(a: Slot<T>, b: Slot<T>): boolean {
+    return a.runAt < b.runAt || (a.runAt === b.runAt && a.seq < b.seq);
+  }
+
+  private removeAt(i: number): void {
+    const last = this.heap.pop()!;
+    if (i < this.heap.length) {
+      this.heap[i] = last;
+      last.index = i;
+      this.down(i);
+      this.up(last.index);
+    }
+  }
+
+  private up(i: number): void {
+    const h = this.heap;
+    const slot = h[i]!;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = h[p]!;
+      if (!this.less(slot, parent)) break;
+      h[i] = parent;
+      parent.index = i;
+      i = p;
+    }
+    h[i] = slot;
+    slot.index = i;
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    const n = h.length;
+    const slot = h[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && this.less(h[r]!, h[l]!) ? r : l;
+      const child = h[c]!;
+      if (!this.less(child, slot)) break;
+      h[i] = child;
+      child.index = i;
+      i = c;
+    }
+    h[i] = slot;
+    slot.index = i;
+  }
+}

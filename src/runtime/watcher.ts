@@ -1,0 +1,180 @@
+/**
+ * The watcher: list, then watch, forever, as an async iterable of events.
+ *
+ * `init`, `initApply(obj)`…, `initDone` bracket a full (re)list; `apply(obj)` and
+ * `delete(obj)` follow from the watch. A watch that ends resumes from the last
+ * resourceVersion (bookmarks keep it fresh) without relisting; `410 Gone` forces
+ * a relist. Errors are yielded as `error` events and the loop goes on after a
+ * backoff; only the `signal` (or leaving the loop) stops it.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiError, type Status } from '../core/errors.js';
+import type { KubeObject } from '../core/resource.js';
+import type { Api, PartialObjectMetadata } from '../client/api.js';
+import type { WatchEvent } from '../client/watch-stream.js';
+import { logger } from '../telemetry/log.js';
+import { watcherEvents, watcherRelists, watcherRestarts } from '../telemetry/metrics.js';
+import { defaultWatcherBackoff, type Backoff } from './backoff.js';
+
+const log = logger('kubeloop::watcher');
+
+export type WatcherEvent<K> =
+  | { type: 'init' }
+  | { type: 'initApply'; object: K }
+  | { type: 'initDone' }
+  | { type: 'apply'; object: K }
+  | { type: 'delete'; object: K }
+  | { type: 'error'; error: Error };
+
+export interface WatcherConfig {
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Objects per list page. Default 500. */
+  pageSize?: number;
+  /** Server-side watch timeout. Default 290 s. */
+  timeoutSeconds?: number;
+  /** No byte for this long means the connection is dead. Default (timeoutSeconds + 5) s. */
+  idleTimeoutMs?: number;
+  /** Ask for bookmarks. Default true. */
+  bookmarks?: boolean;
+  /**
+   * `mostRecent` (default): lists are consistent reads from etcd, paged.
+   * `any`: lists may come from the API server's cache (`resourceVersion=0`): cheaper, maybe stale, and unpaged on older servers.
+   */
+  listSemantic?: 'mostRecent' | 'any';
+  /** A fresh backoff for this watcher; `null` retries at once. Default: 0.8 s → 30 s, ×2, jitter, reset after 120 s calm. */
+  backoff?: (() => Backoff) | null;
+  /** Stops the watcher: the iteration ends and the connection closes. */
+  signal?: AbortSignal;
+  /** The `controller` label of this watcher's metrics. */
+  controller?: string;
+}
+
+/** Objects of a metadata-only watcher. */
+export type MetadataWatcherConfig = WatcherConfig;
+
+function isGone(e: unknown): boolean {
+  return e instanceof ApiError && e.code === 410;
+}
+
+/**
+ * Lists and watches `api` in its scope.
+ *
+ * @example
+ * for await (const event of watcher(Api.all(client, ConfigMaps), { labelSelector: 'app=web' })) {
+ *   if (event.type === 'apply') console.log(event.object.metadata?.name);
+ * }
+ */
+export function watcher<K extends KubeObject>(api: Api<K>, config: WatcherConfig = {}): AsyncGenerator<WatcherEvent<K>> {
+  return run<K>(api, config, false);
+}
+
+/** Like `watcher`, but the objects carry metadata only (cheap caches, ownership triggers). */
+export function metadataWatcher<K extends KubeObject>(api: Api<K>, config: WatcherConfig = {}): AsyncGenerator<WatcherEvent<PartialObjectMetadata>> {
+  return run<PartialObjectMetadata>(api as unknown as Api<PartialObjectMetadata>, config, true);
+}
+
+async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, metadataOnly: boolean): AsyncGenerator<WatcherEvent<K>> {
+  const { signal, pageSize = 500, timeoutSeconds = 290, bookmarks = true, listSemantic = 'mostRecent' } = config;
+  const backoff = config.backoff === null ? undefined : (config.backoff ?? defaultWatcherBackoff)();
+  const r = api.resource;
+  const labels = { controller: config.controller ?? '', resource: r.group ? `${r.plural}.${r.group}` : r.plural };
+  const count = {
+    init: watcherEvents.labels({ ...labels, type: 'init' }),
+    initApply: watcherEvents.labels({ ...labels, type: 'init_apply' }),
+    initDone: watcherEvents.labels({ ...labels, type: 'init_done' }),
+    apply: watcherEvents.labels({ ...labels, type: 'apply' }),
+    delete: watcherEvents.labels({ ...labels, type: 'delete' }),
+    error: watcherEvents.labels({ ...labels, type: 'error' }),
+  };
+  const restarts = watcherRestarts.labels(labels);
+  const relists = watcherRelists.labels(labels);
+  const selectors = { labelSelector: config.labelSelector, fieldSelector: config.fieldSelector };
+  const what = `${labels.resource}${api.namespace ? ` in ${api.namespace}` : ''}`;
+  let resourceVersion: string | undefined;
+
+  const failed = (error: Error): WatcherEvent<K> => {
+    count.error.inc();
+    log.warn({ resource: labels.resource, error: error.message }, 'watcher error');
+    return { type: 'error', error };
+  };
+
+  while (!signal?.aborted) {
+    try {
+      if (resourceVersion === undefined) {
+        relists.inc();
+        log.debug({ resource: labels.resource }, 'listing');
+        count.init.inc();
+        yield { type: 'init' };
+        let cont: string | undefined;
+        let listVersion = '';
+        do {
+          const params = { ...selectors, limit: pageSize, continue: cont, signal, ...(listSemantic === 'any' && !cont ? { resourceVersion: '0' } : {}) };
+          const page = metadataOnly ? await api.listMetadata(params) : await api.list(params);
+          for (const object of page.items as K[]) {
+            count.initApply.inc();
+            yield { type: 'initApply', object };
+          }
+          listVersion = page.metadata.resourceVersion ?? listVersion;
+          cont = page.metadata.continue || undefined;
+        } while (cont);
+        resourceVersion = listVersion;
+        count.initDone.inc();
+        yield { type: 'initDone' };
+        backoff?.reset();
+      }
+
+      log.debug({ resource: labels.resource, resourceVersion }, 'watching');
+      const params = { ...selectors, resourceVersion, timeoutSeconds, allowWatchBookmarks: bookmarks, idleTimeoutMs: config.idleTimeoutMs, signal };
+      const events = (metadataOnly ? api.watchMetadata(params) : api.watch(params)) as AsyncGenerator<WatchEvent<K>>;
+      for await (const event of events) {
+        switch (event.type) {
+          case 'ADDED':
+          case 'MODIFIED':
+          case 'DELETED': {
+            resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
+            if (log.isEnabled('trace')) log.trace({ event: event.type, name: event.object.metadata?.name, namespace: event.object.metadata?.namespace, resourceVersion }, 'watch event');
+            backoff?.reset();
+            if (event.type === 'DELETED') {
+              count.delete.inc();
+              yield { type: 'delete', object: event.object };
+            } else {
+              count.apply.inc();
+              yield { type: 'apply', object: event.object };
+            }
+            break;
+          }
+          case 'BOOKMARK':
+            resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
+            if (log.isEnabled('trace')) log.trace({ event: 'BOOKMARK', resourceVersion }, 'watch event');
+            break;
+          case 'ERROR': {
+            const status: Status = event.object;
+            const error = new ApiError(status, { method: 'GET', path: `watch ${what}` });
+            // 410: our version is older than what the server keeps; only a relist can catch up.
+            if (status.code === 410) resourceVersion = undefined;
+            throw error;
+          }
+          case 'INVALID':
+            yield failed(event.error);
+            break;
+        }
+      }
+      // The server ended the watch (its timeout) or the connection closed cleanly: resume where we were.
+      if (!signal?.aborted) restarts.inc();
+    } catch (e) {
+      if (signal?.aborted) return;
+      if (isGone(e)) resourceVersion = undefined;
+      restarts.inc();
+      yield failed(e as Error);
+      const delay = backoff?.next();
+      if (delay !== undefined && delay > 0) {
+        try {
+          await sleep(delay, undefined, { signal });
+        } catch {
+          return;
+        }
+      }
+    }
+  }
+}

@@ -3,7 +3,8 @@
 // control plane; two cores do not fit two), then checks that no control-plane
 // process started by the suite is still alive.
 import { spawnSync, execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -25,21 +26,31 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// Every process the suite starts inherits this marker, so leftovers are told
+// apart from servers other programs on the machine run.
+const runId = randomBytes(8).toString('hex');
+const marker = `KUBELOOP_TEST_RUN=${runId}`;
 const leftovers = () => {
+  let lines = [];
   try {
-    return execFileSync('pgrep', ['-a', '-f', 'kubeloop-cluster-'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((l) => l && /etcd|kube-apiserver|kube-controller-manager|prometheus/.test(l));
+    lines = execFileSync('pgrep', ['-a', '-f', 'etcd|kube-apiserver|kube-controller-manager|prometheus'], { encoding: 'utf8' }).split('\n');
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
+  return lines.filter((l) => {
+    if (!l) return false;
+    try {
+      return readFileSync(`/proc/${l.split(' ')[0]}/environ`, 'utf8').split('\0').includes(marker);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 };
-const before = new Set(leftovers().map((l) => l.split(' ')[0]));
 
 const args = ['--test', '--test-concurrency=1', `--test-reporter=${process.env.TEST_REPORTER ?? 'spec'}`, ...files];
-const result = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, KUBELOOP_TEST: '1' } });
+const result = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, KUBELOOP_TEST_RUN: runId } });
 
-const leaked = leftovers().filter((l) => !before.has(l.split(' ')[0]));
+const leaked = leftovers();
 if (leaked.length > 0) {
   console.error(`\nFAIL: the suite left control-plane processes running:\n${leaked.join('\n')}`);
   process.exit(1);

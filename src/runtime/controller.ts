@@ -13,6 +13,7 @@ import { logger } from '../telemetry/log.js';
 import {
   reconcileActive, reconcileDuration, reconcileErrors, reconcileQueueDepth, reconcileQueueWait, reconcileTotal, storeObjects,
 } from '../telemetry/metrics.js';
+import { ProbeServer, type ProbeServerOptions } from '../telemetry/probe-server.js';
 import { withSpan } from '../telemetry/span.js';
 import { Action } from './action.js';
 import { Channel } from './channel.js';
@@ -90,6 +91,8 @@ export class Controller<K extends KubeObject> {
   private osSignals?: NodeJS.Signals[];
   private current?: ControllerRun<K, any>;
   private started = false;
+  /** The probe server started with `serveProbes`, if any. */
+  probes?: ProbeServer;
 
   constructor(
     readonly api: Api<K>,
@@ -171,6 +174,15 @@ export class Controller<K extends KubeObject> {
     return this;
   }
 
+  /**
+   * Serves `/metrics`, `/readyz`, `/livez` and `/log-level` while this controller
+   * runs: the server starts with `run()` and stops when the stream ends.
+   */
+  serveProbes(options: ProbeServerOptions = {}): this {
+    this.probes = new ProbeServer(options).add(this);
+    return this;
+  }
+
   /** Starts graceful shutdown of the running controller now. */
   shutdown(): void {
     this.current?.stop(false);
@@ -186,6 +198,7 @@ export class Controller<K extends KubeObject> {
     this.started = true;
     const run = new ControllerRun(this, this.config, reconcile, errorPolicy, ctx);
     this.current = run;
+    await this.probes?.listen();
     run.start(this.watcherConfig, this.sources, this.shutdownSignals, this.osSignals);
     try {
       for (;;) {
@@ -195,6 +208,7 @@ export class Controller<K extends KubeObject> {
       }
     } finally {
       run.stop(true);
+      await this.probes?.close();
     }
   }
 

@@ -1,0 +1,162 @@
+/**
+ * The probe and metrics server (node:http, no framework), run beside controllers:
+ *
+ *   GET /metrics      Prometheus text, or OpenMetrics (with exemplars) when the scraper asks for it
+ *   GET /readyz       200 once every registered store finished its first list (`?verbose` lists them)
+ *   GET /livez        503 when a controller's work has been due or running too long with nothing finishing
+ *   GET /log-level    the log filter in force;  PUT /log-level  replaces it (body: directives)
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry, RegistryContentType } from 'prom-client';
+import { LogFilterError } from './filter.js';
+import { logFilter, logger, setLogFilter } from './log.js';
+import { metricsRegistry, renderMetrics } from './metrics.js';
+
+const log = logger('kubeloop::probes');
+
+/** Anything with stores to wait for and a loop to watch: a Controller, typically. */
+export interface HealthSource {
+  readonly name: string;
+  readiness(): { name: string; ready: boolean }[];
+  liveness(now?: number): { live: boolean; detail: string };
+}
+
+export interface ProbeServerOptions {
+  /** Default 8080. 0 picks a free port. */
+  port?: number;
+  /** Default `0.0.0.0` (probes come from the kubelet); use `127.0.0.1` locally. */
+  host?: string;
+  /** Default: kubeloop's `metricsRegistry`. */
+  registry?: Registry<RegistryContentType>;
+  /** Accept `PUT /log-level`. Default true. */
+  logLevelChanges?: boolean;
+}
+
+/**
+ * @example
+ * const probes = new ProbeServer({ port: 8080 }).add(controller);
+ * await probes.listen();
+ * // ... run the controller ...
+ * await probes.close();
+ */
+export class ProbeServer {
+  private readonly sources: HealthSource[] = [];
+  private readonly readinessChecks: { name: string; ready: () => boolean }[] = [];
+  private server?: Server;
+
+  constructor(private readonly options: ProbeServerOptions = {}) {}
+
+  /** Adds a controller's stores to `/readyz` and its loop to `/livez`. */
+  add(source: HealthSource): this {
+    this.sources.push(source);
+    return this;
+  }
+
+  /** Adds one readiness check, e.g. `() => store.isReady()` for a store you feed yourself. */
+  addReadiness(name: string, ready: () => boolean): this {
+    this.readinessChecks.push({ name, ready });
+    return this;
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  async listen(): Promise<number> {
+    if (this.server) return this.port;
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((e: Error) => {
+        log.error({ error: e.message, path: req.url }, 'probe request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 8080, this.options.host ?? '0.0.0.0', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    log.info({ port: this.port }, 'probe server listening');
+    return this.port;
+  }
+
+  get port(): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** Stops listening and closes open connections. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private readiness(): { name: string; ready: boolean }[] {
+    return [...this.sources.flatMap((s) => s.readiness()), ...this.readinessChecks.map((c) => ({ name: c.name, ready: c.ready() }))];
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://probe');
+    const verbose = url.searchParams.has('verbose');
+    const text = (code: number, body: string, headers: Record<string, string> = {}) => {
+      res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });
+      res.end(body);
+    };
+    const route = `${req.method} ${url.pathname}`;
+    switch (route) {
+      case 'GET /metrics': {
+        const accept = req.headers.accept ?? '';
+        const { contentType, body } = await renderMetrics(/application\/openmetrics-text/.test(accept), this.options.registry ?? metricsRegistry);
+        res.writeHead(200, { 'content-type': contentType });
+        res.end(body);
+        return;
+      }
+      case 'GET /readyz':
+      case 'GET /livez': {
+        const checks =
+          url.pathname === '/readyz'
+            ? this.readiness().map((c) => ({ name: c.name, ok: c.ready, detail: c.ready ? 'ok' : 'not ready: first list not finished' }))
+            : this.sources.map((s) => {
+                const l = s.liveness();
+                return { name: s.name, ok: l.live, detail: l.detail };
+              });
+        const ok = checks.every((c) => c.ok);
+        const what = url.pathname.slice(1);
+        const body = verbose ? `${checks.map((c) => `[${c.ok ? '+' : '-'}]${c.name} ${c.detail}`).join('\n')}${checks.length ? '\n' : ''}${what} check ${ok ? 'passed' : 'failed'}\n` : ok ? 'ok\n' : `${checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('\n')}\n`;
+        return text(ok ? 200 : 503, body);
+      }
+      case 'GET /log-level':
+        return text(200, `${logFilter()}\n`);
+      case 'PUT /log-level':
+      case 'POST /log-level': {
+        if (this.options.logLevelChanges === false) return text(403, 'changing the log filter is disabled on this server\n');
+        const body = (await readBody(req, 4096)).trim();
+        const directives = body.startsWith('{') ? String((JSON.parse(body) as { filter?: unknown }).filter ?? '') : body;
+        try {
+          setLogFilter(directives);
+        } catch (e) {
+          if (e instanceof LogFilterError) return text(400, `${e.message}\n`);
+          throw e;
+        }
+        log.info({ filter: logFilter() }, 'log filter changed');
+        return text(200, `${logFilter()}\n`);
+      }
+      default:
+        return text(404, 'not found: try /metrics, /readyz, /livez or /log-level\n');
+    }
+  }
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  let body = '';
+  for await (const chunk of req) {
+    body += String(chunk);
+    if (body.length > limit) throw new Error('request body too large');
+  }
+  return body;
+}

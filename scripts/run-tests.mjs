@@ -48,7 +48,7 @@ const leftovers = () => {
 };
 
 const args = ['--test', '--test-concurrency=1', `--test-reporter=${process.env.TEST_REPORTER ?? 'spec'}`, ...files];
-const result = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, KUBELOOP_TEST_RUN: runId } });
+const result = spawnSync(process.execPath, args, { stdio: 'inherit', env: { KUBELOOP_LOG: 'error', ...process.env, KUBELOOP_TEST_RUN: runId } });
 
 const leaked = leftovers();
 if (leaked.length > 0) {

@@ -6,7 +6,7 @@
  *   KUBECONFIG=... node dist/examples/configmap-mirror.js
  */
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
-import { Action, Api, Client, ConfigMaps, Controller, Patch, backoffErrorPolicy, logger } from '../src/index.js';
+import { Action, Api, Client, ConfigMaps, Controller, Patch, backoffErrorPolicy, logger } from 'kubeloop';
 
 const log = logger('configmap_mirror');
 const client = Client.infer();

@@ -163,7 +163,7 @@ export class Api<K extends KubeObject> {
     let resourceVersion = '';
     do {
       const page = await this.listAs<ObjectList<K>>(metadataOnly ? META_LIST_ACCEPT : 'application/json', { ...rest, limit: pageSize, continue: cont });
-      for (const item of page.items) items.push(item);
+      for (const item of page.items ?? []) items.push(item);
       resourceVersion = page.metadata.resourceVersion ?? resourceVersion;
       cont = page.metadata.continue || undefined;
       // Only the first page may carry a resourceVersion constraint.

@@ -1,4 +1,4 @@
-import { Agent } from 'undici';
+import { Agent, Client as HttpClient } from 'undici';
 import { TransportError } from '../core/errors.js';
 import type { ConnectionConfig } from './config.js';
 import type { KubeRequest, KubeResponse, Service } from './request.js';
@@ -44,16 +44,26 @@ export function describeTransportFailure(e: unknown): string {
 
 /**
  * The bottom of the chain: sends requests with undici. Ordinary requests share a
- * keep-alive pool; watches get their own pool so a hundred open watches never
- * starve a reconciler's GET.
+ * keep-alive pool; each watch gets a connection of its own, so a hundred open
+ * watches never starve a reconciler's GET.
+ *
+ * A watch's connection is destroyed when the watch ends (aborted, broken off by
+ * the consumer, or closed by the server) rather than parked in a shared pool:
+ * undici re-queues an in-flight request whose response was aborted and opens a
+ * new connection just to drop it (nodejs/undici#5845), which in a pool leaves an
+ * idle socket behind and confuses the Agent's per-origin bookkeeping.
  */
 export class Transport {
   readonly requests: Agent;
-  readonly watches: Agent;
+  private readonly watchDispatchers = new Set<HttpClient>();
+  private readonly connect: Agent.Options['connect'] & object;
   private readonly requestTimeoutMs: number;
+  // Counted from connect/disconnect events: Agent.stats forgets a pool's sockets
+  // once the Agent has dropped that pool from its map, while they are still open.
+  private readonly open = { requests: 0, watches: 0 };
 
   constructor(config: ConnectionConfig, options: TransportOptions = {}) {
-    const connect = {
+    this.connect = {
       ca: config.tls.ca,
       cert: config.tls.cert,
       key: config.tls.key,
@@ -62,25 +72,25 @@ export class Transport {
       timeout: options.connectTimeoutMs ?? 10_000,
     };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
-    this.requests = new Agent({ connect, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 });
-    this.watches = new Agent({ connect, keepAliveTimeout: 1_000 });
+    this.requests = new Agent({ connect: this.connect, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 })
+      .on('connect', () => this.open.requests++)
+      .on('disconnect', () => this.open.requests--);
   }
 
   readonly service: Service = async (req: KubeRequest): Promise<KubeResponse> => {
+    if (req.streaming) return this.stream(req);
     const origin = req.origin!;
-    const agent = req.streaming ? this.watches : this.requests;
     try {
-      const res = await agent.request({
+      const res = await this.requests.request({
         origin,
         path: req.target!,
         method: req.method,
         headers: req.headers,
         body: req.body,
         signal: req.signal,
-        headersTimeout: req.streaming ? (req.idleTimeoutMs ?? 0) : this.requestTimeoutMs,
-        bodyTimeout: req.streaming ? (req.idleTimeoutMs ?? 0) : this.requestTimeoutMs,
+        headersTimeout: this.requestTimeoutMs,
+        bodyTimeout: this.requestTimeoutMs,
       });
-      if (req.streaming) return { status: res.statusCode, headers: res.headers, body: res.body };
       return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
     } catch (e) {
       if (req.signal?.aborted) throw req.signal.reason;
@@ -88,13 +98,51 @@ export class Transport {
     }
   };
 
-  async close(): Promise<void> {
-    await Promise.all([this.requests.close(), this.watches.close()]);
+  /** A streaming request on a connection of its own, destroyed when the body closes or the signal aborts. */
+  private async stream(req: KubeRequest): Promise<KubeResponse> {
+    const origin = req.origin!;
+    const { signal } = req;
+    if (signal?.aborted) throw signal.reason;
+    const dispatcher = new HttpClient(origin, { connect: this.connect })
+      .on('connect', () => this.open.watches++)
+      .on('disconnect', () => this.open.watches--);
+    this.watchDispatchers.add(dispatcher);
+    // Destroying the dispatcher (not aborting the request) is what keeps undici from reconnecting.
+    const release = (reason?: unknown) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (!this.watchDispatchers.delete(dispatcher)) return;
+      dispatcher.destroy(reason instanceof Error ? reason : null).catch(() => {});
+    };
+    const onAbort = () => release(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const res = await dispatcher.request({
+        path: req.target!,
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        headersTimeout: req.idleTimeoutMs ?? 0,
+        bodyTimeout: req.idleTimeoutMs ?? 0,
+      });
+      res.body.once('close', () => release());
+      if (signal?.aborted) res.body.destroy();
+      return { status: res.statusCode, headers: res.headers, body: res.body };
+    } catch (e) {
+      release();
+      if (signal?.aborted) throw signal.reason;
+      throw new TransportError(origin, describeTransportFailure(e), { cause: e });
+    }
   }
 
-  /** Open connections per pool (for tests and diagnostics). */
+  /** Closes the request pool (letting requests in flight finish) and ends every watch. */
+  async close(): Promise<void> {
+    const watches = [...this.watchDispatchers];
+    this.watchDispatchers.clear();
+    await Promise.all([this.requests.close(), ...watches.map((d) => d.destroy().catch(() => {}))]);
+  }
+
+  /** Open connections: the request pool's and the watches' (for tests and diagnostics). */
   connections(): { requests: number; watches: number } {
-    const count = (a: Agent) => Object.values(a.stats).reduce((n, s) => n + ((s as { connected?: number }).connected ?? 0), 0);
-    return { requests: count(this.requests), watches: count(this.watches) };
+    return { ...this.open };
   }
 }

@@ -5,9 +5,12 @@
  * for the change to come back; while the object lives it calls `apply`; once
  * deletion starts it calls `cleanup` and removes the finalizer only after
  * cleanup succeeded (a throwing cleanup keeps it, so the next run retries).
+ * Cleanup may run more than once for one deletion (a run from a stale copy):
+ * make it idempotent.
  */
 import type { KubeObject } from '../core/resource.js';
 import type { Api } from '../client/api.js';
+import { isApiError } from '../core/errors.js';
 import { Patch, type JsonPatchOp } from '../client/patch.js';
 import { Action } from './action.js';
 
@@ -36,10 +39,15 @@ export async function finalizer<K extends KubeObject>(api: Api<K>, name: string,
     if (index === -1) return Action.awaitChange(); // someone else's finalizer holds it; nothing of ours to do
     const action = await handlers.cleanup(obj);
     // JSON patch removes by index: the test makes sure the list did not shift under us.
-    await scoped.patch(meta.name, Patch.json([
-      { op: 'test', path: `/metadata/finalizers/${index}`, value: name },
-      { op: 'remove', path: `/metadata/finalizers/${index}` },
-    ]));
+    try {
+      await scoped.patch(meta.name, Patch.json([
+        { op: 'test', path: `/metadata/finalizers/${index}`, value: name },
+        { op: 'remove', path: `/metadata/finalizers/${index}` },
+      ]));
+    } catch (e) {
+      // A run from a stale copy after the object already went: nothing is left to release.
+      if (!isApiError(e, 404)) throw e;
+    }
     return action;
   }
 

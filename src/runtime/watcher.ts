@@ -111,7 +111,8 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
         do {
           const params = { ...selectors, limit: pageSize, continue: cont, signal, ...(listSemantic === 'any' && !cont ? { resourceVersion: '0' } : {}) };
           const page = metadataOnly ? await api.listMetadata(params) : await api.list(params);
-          for (const object of page.items as K[]) {
+          // A metadata list with nothing in it says `items: null`.
+          for (const object of (page.items ?? []) as K[]) {
             count.initApply.inc();
             yield { type: 'initApply', object };
           }

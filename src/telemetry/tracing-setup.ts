@@ -53,6 +53,19 @@ async function load<T>(name: string): Promise<T> {
 }
 
 /**
+ * The traces endpoint `env` names, as the OTLP exporters derive it: the
+ * signal-specific variable as is, else the generic one with `path` appended
+ * (http/protobuf) or as is (gRPC, `path` empty). Undefined leaves the exporter's default.
+ */
+function otlpUrl(env: NodeJS.ProcessEnv, path: string): string | undefined {
+  const specific = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  if (specific) return specific;
+  const generic = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (!generic || !path) return generic || undefined;
+  return `${generic.endsWith('/') ? generic : `${generic}/`}${path}`;
+}
+
+/**
  * Registers a tracer provider that batches spans to an OTLP endpoint (or to
  * `options.exporter`), with W3C trace-context propagation. Call `shutdown()`
  * before exit so the last batch is sent.
@@ -77,10 +90,11 @@ export async function setupTracing(options: TracingOptions = {}): Promise<Tracin
   if (options.exporter) exporter = options.exporter;
   else if (protocol === 'grpc') {
     const { OTLPTraceExporter } = await load<typeof import('@opentelemetry/exporter-trace-otlp-grpc')>('@opentelemetry/exporter-trace-otlp-grpc');
-    exporter = new OTLPTraceExporter();
+    // The exporters read process.env themselves: pass the endpoint `env` names so that options.env is honoured.
+    exporter = new OTLPTraceExporter({ url: otlpUrl(env, '') });
   } else if (protocol === 'http/protobuf') {
     const { OTLPTraceExporter } = await load<typeof import('@opentelemetry/exporter-trace-otlp-proto')>('@opentelemetry/exporter-trace-otlp-proto');
-    exporter = new OTLPTraceExporter();
+    exporter = new OTLPTraceExporter({ url: otlpUrl(env, 'v1/traces') });
   } else {
     throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported by setupTracing: use grpc or http/protobuf.`);
   }

@@ -1,0 +1,133 @@
+/**
+ * The document controller: a real operator built on kubeloop.
+ *
+ * For each Document it keeps an owned ConfigMap `<name>-doc` holding the
+ * rendered document (server-side apply), reports progress in `status` and as
+ * Events, refuses formats it does not know (status `Refused` + a Warning event),
+ * rechecks every minute, and on deletion removes the ConfigMap before letting
+ * the Document go (a finalizer). Logs, traces, metrics and probes come with it.
+ *
+ * Configuration (environment): PROBE_PORT (default 8080), KUBELOOP_LOG,
+ * KUBELOOP_LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables.
+ */
+import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import {
+  Action, Api, Client, ConfigMaps, Controller, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError, logger,
+  objectReference,
+} from 'kubeloop';
+import { setupTracing } from 'kubeloop/telemetry';
+import { Documents, type Document } from './document.js';
+
+const log = logger('document_controller');
+const FINALIZER = 'documents.example.com/cleanup';
+const MANAGER = 'document-controller';
+const FORMATS = ['markdown', 'text'];
+
+interface Context {
+  documents: Api<Document>;
+  configMaps: Api<ConfigMap>;
+  recorder: Recorder;
+}
+
+/** A spec the operator will not render; reported in status and as a Warning event. */
+class RefusedError extends Error {}
+
+const render = instrument(
+  (doc: Document): { key: string; content: string } => {
+    const { title, body = '', format = 'markdown' } = doc.spec;
+    if (!FORMATS.includes(format)) throw new RefusedError(`format ${format} is not supported (use ${FORMATS.join(' or ')})`);
+    return format === 'markdown'
+      ? { key: 'document.md', content: `# ${title}\n\n${body}\n` }
+      : { key: 'document.txt', content: `${title}\n${'='.repeat(title.length)}\n\n${body}\n` };
+  },
+  { name: 'render document', fields: (doc) => ({ format: doc.spec.format ?? 'markdown' }) },
+);
+
+async function apply(doc: Document, ctx: Context): Promise<Action> {
+  const { name, namespace, uid, generation } = doc.metadata!;
+  const documents = ctx.documents.inNamespace(namespace!);
+  const ref = objectReference(Documents, doc);
+  let rendered: { key: string; content: string };
+  try {
+    rendered = await render(doc);
+  } catch (e) {
+    if (!(e instanceof RefusedError)) throw e;
+    await documents.patchStatus(name!, Patch.apply({ apiVersion: 'example.com/v1', kind: 'Document', status: { phase: 'Refused', message: e.message, observedGeneration: generation } }), { fieldManager: MANAGER, force: true });
+    await ctx.recorder.publish({ type: 'Warning', reason: 'Refused', action: 'Rendering', note: e.message }, ref);
+    throw e; // counted as a failed reconcile; the error policy retries with backoff
+  }
+  const configMap = `${name}-doc`;
+  await ctx.configMaps.inNamespace(namespace!).patch(
+    configMap,
+    Patch.apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: configMap, labels: { 'app.kubernetes.io/managed-by': MANAGER }, ownerReferences: [{ apiVersion: 'example.com/v1', kind: 'Document', name: name!, uid: uid!, controller: true }] },
+      data: { [rendered.key]: rendered.content },
+    }),
+    { fieldManager: MANAGER, force: true },
+  );
+  if (doc.status?.observedGeneration !== generation || doc.status?.phase !== 'Ready') {
+    await documents.patchStatus(name!, Patch.apply({ apiVersion: 'example.com/v1', kind: 'Document', status: { phase: 'Ready', message: `rendered into ConfigMap ${configMap}`, observedGeneration: generation, configMap } }), { fieldManager: MANAGER, force: true });
+    await ctx.recorder.publish({ type: 'Normal', reason: 'Rendered', action: 'Rendering', note: `rendered generation ${generation} into ConfigMap ${configMap}` }, ref);
+    log.info({ configMap }, 'document rendered');
+  }
+  return Action.requeue(60_000); // a periodic check that the ConfigMap is still right
+}
+
+async function cleanup(doc: Document, ctx: Context): Promise<Action> {
+  const { name, namespace } = doc.metadata!;
+  try {
+    await ctx.configMaps.inNamespace(namespace!).delete(`${name}-doc`);
+  } catch (e) {
+    if (!isApiError(e, 404)) throw e;
+  }
+  await ctx.recorder.publish({ type: 'Normal', reason: 'Deleted', action: 'Deleting', note: `removed ConfigMap ${name}-doc` }, objectReference(Documents, doc));
+  log.info('document cleaned up');
+  return Action.awaitChange();
+}
+
+/** The reconciler: the finalizer decides between apply and cleanup. */
+export function reconcile(doc: Document, ctx: Context): Promise<Action> {
+  return finalizer(ctx.documents, FINALIZER, doc, { apply: (d) => apply(d, ctx), cleanup: (d) => cleanup(d, ctx) });
+}
+
+export interface OperatorOptions {
+  /** Probe and metrics port. Default PROBE_PORT or 8080; 0 picks a free one. */
+  port?: number;
+  /** Called once the probe server listens, with its port. */
+  onListening?: (port: number) => void;
+}
+
+/** Runs the operator until SIGTERM/SIGINT. */
+export async function runOperator(options: OperatorOptions = {}): Promise<void> {
+  const tracing = await setupTracing({ serviceName: 'document-controller' });
+  const client = Client.infer();
+  const ctx: Context = {
+    documents: Api.all(client, Documents),
+    configMaps: Api.all(client, ConfigMaps),
+    recorder: new Recorder(client, { controller: 'example.com/document-controller' }),
+  };
+  const controller = new Controller(ctx.documents)
+    .owns(ctx.configMaps, { labelSelector: 'app.kubernetes.io/managed-by=document-controller' })
+    .withConfig({ name: 'document-controller' })
+    .shutdownOnSignal();
+  // The probe server runs beside the controller: /metrics, /readyz, /livez, /log-level.
+  const probes = new ProbeServer({ port: options.port ?? Number(process.env.PROBE_PORT ?? 8080) }).add(controller);
+  const port = await probes.listen();
+  options.onListening?.(port);
+  log.info({ tracing: tracing.enabled ? tracing.protocol : 'off', port }, 'starting');
+  for await (const result of controller.run(reconcile, backoffErrorPolicy(Documents, { initialMs: 500, maxMs: 60_000 }), ctx)) {
+    // An object deleted while queued is normal; everything else deserves a warning.
+    if (!result.ok) log[result.error instanceof ObjectNotFoundError ? 'debug' : 'warn']({ ref: result.ref?.key, error: result.error.message }, 'reconcile failed');
+  }
+  await probes.close();
+  log.info('stopped');
+  await tracing.shutdown();
+  await client.close();
+}
+
+// Run directly: `node dist/examples/document-controller/operator.js`
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await runOperator();
+}

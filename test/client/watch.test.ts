@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import { Api, ConfigMaps, Patch, type WatchEvent } from '../../src/index.js';
+import { until, useCluster } from '../support/cluster.js';
+
+const t = useCluster();
+
+/**
+ * Consumes a watch in the background: every event lands in `events`, and
+ * `next(predicate)` resolves with the first event (seen or future) that matches.
+ */
+function collect<K>(watch: AsyncIterable<WatchEvent<K>>) {
+  const events: WatchEvent<K>[] = [];
+  const waiters: { match: (e: WatchEvent<K>) => boolean; resolve: (e: WatchEvent<K>) => void }[] = [];
+  const done = (async () => {
+    for await (const ev of watch) {
+      events.push(ev);
+      for (const w of [...waiters]) {
+        if (w.match(ev)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(ev);
+        }
+      }
+    }
+  })();
+  return {
+    events,
+    /** Resolves when the iteration ends (the server closed the watch, or it was aborted). */
+    done,
+    next(match: (e: WatchEvent<K>) => boolean): Promise<WatchEvent<K>> {
+      const seen = events.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        waiters.push({ match, resolve });
+        // If the stream ends without the event, fail instead of hanging.
+        done.then(() => reject(new Error('the watch ended before the expected event arrived')), reject);
+      });
+    },
+  };
+}
+
+/** The object an event carries (a Status for ERROR), or undefined for an INVALID line. */
+const objectOf = (e: WatchEvent<ConfigMap>): ConfigMap | undefined => ('object' in e ? (e.object as ConfigMap) : undefined);
+
+const named = (name: string) => (type: WatchEvent<ConfigMap>['type']) => (e: WatchEvent<ConfigMap>) =>
+  e.type === type && objectOf(e)?.metadata?.name === name;
+
+test('a watch sees ADDED, MODIFIED, DELETED and a BOOKMARK, in order', async () => {
+  const ns = await t.namespace('watch');
+  const api = Api.namespaced(t.client, ConfigMaps, ns);
+  const start = await api.list();
+  const ac = new AbortController();
+  // A short server timeout makes the API server send a bookmark before it ends the watch.
+  const w = collect(api.watch({ resourceVersion: start.metadata.resourceVersion, timeoutSeconds: 4, signal: ac.signal }));
+  try {
+    const is = named('watched');
+    await api.create({ metadata: { name: 'watched' }, data: { v: '1' } });
+    const added = await w.next(is('ADDED'));
+    await api.patch('watched', Patch.merge({ data: { v: '2' } }));
+    const modified = await w.next(is('MODIFIED'));
+    await api.delete('watched');
+    const deleted = await w.next(is('DELETED'));
+    const bookmark = await w.next((e) => e.type === 'BOOKMARK');
+
+    assert.deepEqual(objectOf(added)?.data, { v: '1' });
+    assert.deepEqual(objectOf(modified)?.data, { v: '2' });
+    assert.equal(objectOf(deleted)?.metadata?.name, 'watched');
+    const order = w.events.filter((e) => e.type !== 'BOOKMARK').map((e) => e.type);
+    assert.deepEqual(order, ['ADDED', 'MODIFIED', 'DELETED']);
+    // A bookmark carries only a resourceVersion, at least as new as the last event's.
+    const bookmarkRv = Number(objectOf(bookmark)?.metadata?.resourceVersion);
+    assert.ok(bookmarkRv >= Number(objectOf(deleted)?.metadata?.resourceVersion), 'the bookmark is not older than the delete');
+    assert.ok(w.events.every((e) => e.type !== 'INVALID' && e.type !== 'ERROR'), 'no invalid or error events');
+  } finally {
+    ac.abort();
+    await w.done;
+  }
+});
+
+test('aborting the signal ends the iteration promptly and releases the watch connection', async () => {
+  const ns = await t.namespace('abort');
+  const api = Api.namespaced(t.client, ConfigMaps, ns);
+  const ac = new AbortController();
+  // Default server timeout (290 s): only the abort can end this watch quickly.
+  const w = collect(api.watch({ signal: ac.signal }));
+  await api.create({ metadata: { name: 'first' } });
+  await w.next(named('first')('ADDED'));
+  assert.equal(t.client.connections().watches, 1, 'the watch holds one connection of the watch pool');
+
+  const abortedAt = performance.now();
+  ac.abort();
+  await w.done;
+  const tookMs = performance.now() - abortedAt;
+  assert.ok(tookMs < 500, `the for-await ended ${Math.round(tookMs)} ms after abort`);
+
+  // The socket is destroyed, not parked for reuse; its close event may need a tick or two.
+  await until('the watch pool to have no connection', () => t.client.connections().watches === 0, 500, 10);
+
+  // Events after the abort are not delivered.
+  const count = w.events.length;
+  await api.create({ metadata: { name: 'second' } });
+  assert.equal(w.events.length, count);
+  assert.equal(t.client.connections().watches, 0, 'nothing reconnected for the aborted watch');
+});
+
+test('breaking out of the for-await also releases the watch connection', async () => {
+  const ns = await t.namespace('break');
+  const api = Api.namespaced(t.client, ConfigMaps, ns);
+  await api.create({ metadata: { name: 'present' } });
+  let seen: string | undefined;
+  // Without a resourceVersion the watch starts with an ADDED per existing object.
+  for await (const ev of api.watch()) {
+    if (ev.type === 'ADDED') {
+      seen = (ev.object as ConfigMap).metadata?.name;
+      break;
+    }
+  }
+  assert.equal(seen, 'present');
+  await until('the watch pool to have no connection', () => t.client.connections().watches === 0, 500, 10);
+});

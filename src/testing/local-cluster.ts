@@ -51,6 +51,15 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Kills a detached child and everything in its process group (the watchdog's `sleep`, too). */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}
+
 const live = new Set<LocalCluster>();
 let exitHookInstalled = false;
 function installExitHook(): void {
@@ -235,13 +244,22 @@ export class LocalCluster {
       for (const name of ['kube-controller-manager', 'kube-apiserver', 'etcd']) {
         const p = this.procs.find((x) => x.name === name);
         if (p?.child && p.child.exitCode === null && p.child.signalCode === null) {
+          // The children are unref'd so they never keep a process alive; while we wait
+          // for them to exit, they must, or Node may exit first and leave them running.
+          p.child.ref();
           p.child.kill('SIGTERM');
           const timer = setTimeout(() => p.child?.kill('SIGKILL'), 5000);
           await p.exited;
           clearTimeout(timer);
         }
       }
-      this.watchdog?.kill('SIGKILL');
+      const watchdog = this.watchdog;
+      if (watchdog && watchdog.exitCode === null && watchdog.signalCode === null) {
+        const gone = new Promise((resolve) => watchdog.once('exit', resolve));
+        watchdog.ref();
+        killGroup(watchdog);
+        await gone;
+      }
       live.delete(this);
       await rm(this.dir, { recursive: true, force: true });
     })();
@@ -251,7 +269,7 @@ export class LocalCluster {
   /** Synchronous last resort used on process exit. */
   killNow(): void {
     for (const p of this.procs) p.child?.kill('SIGKILL');
-    this.watchdog?.kill('SIGKILL');
+    if (this.watchdog) killGroup(this.watchdog);
   }
 
   /** PIDs of the processes now running (for leak checks). */

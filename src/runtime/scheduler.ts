@@ -133,10 +133,6 @@ export class Scheduler<T> {
     return oldest;
   }
 
-  isRunning(key: string): boolean {
-    return this.running.has(key);
-  }
-
   private slot(request: ScheduleRequest<T>, runAt: number, now: number): Slot<T> {
     return { key: request.key, item: request.item, reason: request.reason, runAt, queuedAt: now, seq: this.seq++, index: -1 };
   }

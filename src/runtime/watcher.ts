@@ -50,9 +50,6 @@ export interface WatcherConfig {
   controller?: string;
 }
 
-/** Objects of a metadata-only watcher. */
-export type MetadataWatcherConfig = WatcherConfig;
-
 function isGone(e: unknown): boolean {
   return e instanceof ApiError && e.code === 410;
 }

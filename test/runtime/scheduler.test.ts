@@ -64,11 +64,18 @@ describe('Scheduler', () => {
     const s = new Scheduler<string>();
     assert.equal(s.busySince(0), undefined);
     s.push(req('a', 100), 0);
+    s.push(req('b', 200), 0);
     assert.equal(s.busySince(50), undefined, 'not yet due');
+    assert.equal(s.dueCount(50), 0);
     assert.equal(s.busySince(150), 100);
+    assert.equal(s.dueCount(150), 1, 'one of the two is due');
+    assert.equal(s.depth, 2);
     s.pop(150);
-    assert.equal(s.busySince(200), 150, 'running since it started');
+    assert.equal(s.runningCount, 1);
+    assert.equal(s.busySince(199), 150, 'running since it started');
     s.finish('a');
+    s.pop(250);
+    s.finish('b');
     assert.equal(s.busySince(300), undefined);
   });
 

@@ -25,7 +25,12 @@ export { ExponentialBackoff, ResetTimerBackoff, defaultWatcherBackoff, type Back
 export { Action } from './runtime/action.js';
 export {
   Controller, ReconcileReason, type ControllerConfig, type MainWatcherConfig, type Reconciler, type ReconcileResult, type ReadinessCheck, type LivenessCheck,
+  type LeaderElectionConfig,
 } from './runtime/controller.js';
+export {
+  LeaderElector, LeaderElectionConfigError, LeadershipLostError, resolveLeaderElectorOptions,
+  type LeaderElectorEvents, type LeaderElectorOptions, type LeadershipLossReason, type ResolvedLeaderElectorOptions,
+} from './runtime/leader-election.js';
 export { ControllerError, ReconcilerFailedError, ObjectNotFoundError, QueueError } from './runtime/errors.js';
 export { backoffErrorPolicy, type ErrorPolicy, type BackoffPolicyOptions } from './runtime/error-policy.js';
 export { finalizer, type FinalizerHandlers } from './runtime/finalizer.js';

@@ -57,18 +57,32 @@ describe('deployment files', () => {
     // The CRD and the operator's ClusterRole for real, bound to a token user standing in for the ServiceAccount.
     await apply(manifests('deploy/crd.yaml')[0]!);
     await established('documents.example.com');
-    const role = manifests('deploy/operator.yaml').find((o) => o.kind === 'ClusterRole')!;
+    const operatorManifests = manifests('deploy/operator.yaml');
+    const role = operatorManifests.find((o) => o.kind === 'ClusterRole')!;
     await apply(role);
     await Api.all(t.client, ClusterRoleBindings).create({
       metadata: { name: 'document-controller-test' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata!.name! },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'document-controller' }],
     });
+    // The leader-election Role, in the operator's namespace, bound the same way.
+    const leaseRole = operatorManifests.find((o) => o.kind === 'Role')!;
+    const leaseNs = leaseRole.metadata!.namespace!;
+    await apply(operatorManifests.find((o) => o.kind === 'Namespace')!);
+    await apply(leaseRole);
+    await Api.namespaced(t.client, RoleBindings, leaseNs).create({
+      metadata: { name: 'document-controller-test' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: leaseRole.metadata!.name! },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'document-controller' }],
+    });
     const kubeconfig = join(t.cluster.dir, 'document-controller.kubeconfig');
     writeFileSync(kubeconfig, stringify(t.cluster.kubeconfig({ token: t.cluster.user('document-controller').token })));
     const ns = await t.namespace('rbac');
     const operator = spawn(process.execPath, [join(root, 'dist/examples/document-controller/operator.js')], {
-      env: { ...process.env, KUBECONFIG: kubeconfig, PROBE_PORT: '0', KUBELOOP_LOG: 'info,kubeloop::client=debug', KUBELOOP_LOG_FORMAT: 'json' },
+      env: {
+        ...process.env, KUBECONFIG: kubeconfig, PROBE_PORT: '0', KUBELOOP_LOG: 'info,kubeloop::client=debug', KUBELOOP_LOG_FORMAT: 'json',
+        LEADER_ELECTION: 'true', POD_NAMESPACE: leaseNs, POD_NAME: 'document-controller-0',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines: string[] = [];
@@ -103,5 +117,6 @@ describe('deployment files', () => {
     assert.deepEqual(forbidden.map((l) => `${l['kube.verb']} ${l['url.path']}`), [], 'no request was forbidden');
     if (failure) throw failure;
     assert.ok([...verbs].some((v) => v.startsWith('delete ')), `the cleanup path ran: ${[...verbs].join(', ')}`);
+    assert.ok([...verbs].some((v) => v === 'update leases/document-controller'), `the lease was taken and renewed: ${[...verbs].join(', ')}`);
   });
 });

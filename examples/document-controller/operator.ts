@@ -8,12 +8,15 @@
  * the Document go (a finalizer). Logs, traces, metrics and probes come with it.
  *
  * Configuration (environment): PROBE_PORT (default 8080), KUBELOOP_LOG,
- * KUBELOOP_LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables.
+ * KUBELOOP_LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables;
+ * LEADER_ELECTION=true to run several replicas of which one reconciles (the Lease
+ * `document-controller` in POD_NAMESPACE, default `default`; identity POD_NAME,
+ * default the hostname plus a random suffix).
  */
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import {
-  Action, Api, Client, ConfigMaps, Controller, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError, logger,
-  objectReference,
+  Action, Api, Client, ConfigMaps, Controller, LeaderElector, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError,
+  logger, objectReference,
 } from 'kubeloop';
 import { setupTracing } from 'kubeloop/telemetry';
 import { Documents, type Document } from './document.js';
@@ -112,6 +115,10 @@ export async function runOperator(options: OperatorOptions = {}): Promise<void> 
     .owns(ctx.configMaps, { labelSelector: 'app.kubernetes.io/managed-by=document-controller' })
     .withConfig({ name: 'document-controller' })
     .shutdownOnSignal();
+  if (process.env.LEADER_ELECTION === 'true') {
+    const namespace = process.env.POD_NAMESPACE || 'default';
+    controller.withLeaderElection(new LeaderElector(client, { name: 'document-controller', namespace, identity: process.env.POD_NAME || undefined }));
+  }
   // The probe server runs beside the controller: /metrics, /readyz, /livez, /log-level.
   const probes = new ProbeServer({ port: options.port ?? Number(process.env.PROBE_PORT ?? 8080) }).add(controller);
   const port = await probes.listen();

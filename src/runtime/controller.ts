@@ -19,12 +19,16 @@ import { Action } from './action.js';
 import { Channel } from './channel.js';
 import type { ErrorPolicy } from './error-policy.js';
 import { ControllerError, errorKind, ObjectNotFoundError, QueueError, ReconcilerFailedError } from './errors.js';
+import type { LeaderElector } from './leader-election.js';
 import { PredicateState, type Predicate } from './predicates.js';
 import { Scheduler, type ScheduledEntry } from './scheduler.js';
 import { reflector, Store } from './store.js';
 import { metadataWatcher, watcher, type WatcherConfig, type WatcherEvent } from './watcher.js';
 
 const log = logger('kubeloop::controller');
+
+/** Electors guarding a running controller: one elector guards one controller (its release ends that controller's leadership only). */
+const electorsInUse = new Map<LeaderElector, string>();
 
 /** The reconcile reasons (exact strings, shown in spans and logs). */
 export const ReconcileReason = {
@@ -61,6 +65,18 @@ export interface MainWatcherConfig<K extends KubeObject> extends WatcherConfig {
 
 type TriggerSource = (run: ControllerRun<any, any>) => Promise<void>;
 
+export interface LeaderElectionConfig {
+  /**
+   * What to do when leadership is lost (renewals failed for the renew deadline,
+   * or another replica holds the Lease): `exit` (default) logs and exits the
+   * process with code 1, as controller-runtime does, so the orchestrator restarts
+   * it as a clean follower; `recampaign` pauses reconciling, clears the queue and
+   * campaigns again. Either way no reconcile starts after the loss; with
+   * `recampaign`, reconciles already running finish.
+   */
+  onLost?: 'exit' | 'recampaign';
+}
+
 /** Readiness of one store, for probes. */
 export interface ReadinessCheck {
   name: string;
@@ -91,6 +107,7 @@ export class Controller<K extends KubeObject> {
   private osSignals?: NodeJS.Signals[];
   private current?: ControllerRun<K, any>;
   private started = false;
+  private election?: { elector: LeaderElector; onLost: 'exit' | 'recampaign' };
   /** The probe server started with `serveProbes`, if any. */
   probes?: ProbeServer;
 
@@ -183,6 +200,26 @@ export class Controller<K extends KubeObject> {
     return this;
   }
 
+  /**
+   * Reconciles only while `elector` leads. Followers keep their watches and
+   * stores warm, so `/readyz` (which is about the caches) answers 200 on every
+   * replica and a new leader starts from a full cache; `/livez` reports a
+   * follower as live. On taking the lease, every object in the store is
+   * scheduled (reason `bulk reconcile requested`). Graceful shutdown releases
+   * the lease once the running reconciles finished, so a follower takes over at
+   * its next check; a forced shutdown leaves the lease to expire.
+   *
+   * @example
+   * const elector = new LeaderElector(client, { name: 'my-operator', namespace: process.env.POD_NAMESPACE ?? 'default' });
+   * new Controller(api).withLeaderElection(elector).shutdownOnSignal();
+   */
+  withLeaderElection(elector: LeaderElector, config: LeaderElectionConfig = {}): this {
+    const onLost = config.onLost ?? 'exit';
+    if (onLost !== 'exit' && onLost !== 'recampaign') throw new RangeError(`onLost must be 'exit' or 'recampaign', not ${String(onLost)}.`);
+    this.election = { elector, onLost };
+    return this;
+  }
+
   /** Starts graceful shutdown of the running controller now. */
   shutdown(): void {
     this.current?.stop(false);
@@ -196,11 +233,11 @@ export class Controller<K extends KubeObject> {
   async *run<C>(reconcile: Reconciler<K, C>, errorPolicy: ErrorPolicy<K, C>, ctx: C): AsyncGenerator<ReconcileResult> {
     if (this.started) throw new Error(`controller ${this.name} is already running or has run; create a new Controller.`);
     this.started = true;
-    const run = new ControllerRun(this, this.config, reconcile, errorPolicy, ctx);
+    const run = new ControllerRun(this, this.config, reconcile, errorPolicy, ctx, this.election);
     this.current = run;
     await this.probes?.listen();
-    run.start(this.watcherConfig, this.sources, this.shutdownSignals, this.osSignals);
     try {
+      run.start(this.watcherConfig, this.sources, this.shutdownSignals, this.osSignals);
       for (;;) {
         const next = await run.results.next();
         if (next.done) return;
@@ -243,6 +280,8 @@ class ControllerRun<K extends KubeObject, C> {
   private ended = false;
   private readonly cleanups: (() => void)[] = [];
   private readonly metrics;
+  /** True while this run may start reconciles: always without leader election, else while it leads. */
+  private leading: boolean;
 
   constructor(
     private readonly controller: Controller<K>,
@@ -250,7 +289,9 @@ class ControllerRun<K extends KubeObject, C> {
     private readonly reconcile: Reconciler<K, C>,
     private readonly errorPolicy: ErrorPolicy<K, C>,
     private readonly ctx: C,
+    private election?: { elector: LeaderElector; onLost: 'exit' | 'recampaign' },
   ) {
+    this.leading = election === undefined;
     this.name = config.name;
     this.scheduler = new Scheduler({ debounceMs: config.debounceMs });
     this.limit = config.concurrency > 0 ? config.concurrency : Number.POSITIVE_INFINITY;
@@ -269,6 +310,16 @@ class ControllerRun<K extends KubeObject, C> {
   }
 
   start(watcherConfig: MainWatcherConfig<K>, sources: TriggerSource[], shutdownSignals: AbortSignal[], osSignals?: NodeJS.Signals[]): void {
+    if (this.election) {
+      const { elector } = this.election;
+      const other = electorsInUse.get(elector);
+      if (other !== undefined) {
+        this.election = undefined; // not ours to step down or release
+        throw new Error(`the LeaderElector for Lease ${elector.options.namespace}/${elector.options.name} already guards controller ${other}; give each controller its own elector and Lease.`);
+      }
+      electorsInUse.set(elector, this.name);
+      this.cleanups.push(() => electorsInUse.delete(elector));
+    }
     const r = this.controller.api.resource;
     const resource = r.group ? `${r.plural}.${r.group}` : r.plural;
     this.cleanups.push(
@@ -307,7 +358,43 @@ class ControllerRun<K extends KubeObject, C> {
         if (!this.stopping) this.results.push({ ok: false, error: new QueueError('trigger', e) });
       });
     }
+    if (this.election) void this.lead(this.election.elector, this.election.onLost);
     void this.runner();
+  }
+
+  /** May reconciles start now? Without leader election always; with it, only while the lease is held and renewed. */
+  private mayReconcile(): boolean {
+    return this.election === undefined || (this.leading && this.election.elector.isLeader);
+  }
+
+  /** Campaigns, reconciles while leading, and on a loss exits or campaigns again. */
+  private async lead(elector: LeaderElector, onLost: 'exit' | 'recampaign'): Promise<void> {
+    const r = this.controller.api.resource;
+    while (!this.stopping) {
+      let leadership: AbortSignal;
+      try {
+        leadership = await elector.acquire(this.abort.signal);
+      } catch {
+        return; // shut down while campaigning
+      }
+      this.leading = true;
+      log.info({ controller: this.name, identity: elector.identity }, 'leading: reconciling every object');
+      for (const obj of this.controller.store.list()) this.schedule(ObjectRef.from(r, obj), ReconcileReason.bulkReconcileRequested);
+      const lost = await new Promise<Error>((resolve) => {
+        if (leadership.aborted) resolve(leadership.reason as Error);
+        else leadership.addEventListener('abort', () => resolve(leadership.reason as Error), { once: true });
+      });
+      // Before anything else: no reconcile may start from now on.
+      this.leading = false;
+      this.scheduler.clear();
+      this.wake();
+      if (this.stopping) return; // our own graceful shutdown released the lease
+      if (onLost === 'exit') {
+        log.error({ controller: this.name, error: lost.message }, 'leadership lost; exiting');
+        process.exit(1);
+      }
+      log.warn({ controller: this.name, error: lost.message }, 'leadership lost; reconciling paused, campaigning again');
+    }
   }
 
   /** Feeds a watcher's objects to `onObject` (apply, initApply and delete); errors become results. */
@@ -320,7 +407,8 @@ class ControllerRun<K extends KubeObject, C> {
   }
 
   schedule(ref: ObjectRef, reason: string, delayMs = 0): void {
-    if (this.stopping) return;
+    // A follower queues nothing: it schedules every object when it takes the lease.
+    if (this.stopping || !this.mayReconcile()) return;
     this.scheduler.push({ key: ref.key, item: ref, runAt: performance.now() + delayMs, reason });
     this.wake();
   }
@@ -340,7 +428,7 @@ class ControllerRun<K extends KubeObject, C> {
     log.debug({ controller: this.name }, 'store ready; reconciling');
     while (!this.stopping) {
       const now = performance.now();
-      while (this.active.size < this.limit) {
+      while (this.active.size < this.limit && this.mayReconcile()) {
         const entry = this.scheduler.pop(now);
         if (!entry) break;
         this.launch(entry, now);
@@ -410,7 +498,7 @@ class ControllerRun<K extends KubeObject, C> {
           log.debug({ duration_ms: Math.round(seconds * 1000), action: action.toString() }, 'reconciled');
           this.results.push({ ok: true, ref, action });
         }
-        if (action.requeueAfterMs !== undefined && !this.stopping) {
+        if (action.requeueAfterMs !== undefined && !this.stopping && this.mayReconcile()) {
           const reason = failed ? ReconcileReason.errorPolicyRequestedRetry : ReconcileReason.reconcilerRequestedRetry;
           this.scheduler.push({ key: entry.key, item: ref, runAt: performance.now() + action.requeueAfterMs, reason });
         }
@@ -440,8 +528,14 @@ class ControllerRun<K extends KubeObject, C> {
       this.wake();
       clearTimeout(this.timer);
     }
-    if (force) return this.finish(true);
-    void Promise.all(this.active).then(() => this.finish(false));
+    if (force) {
+      // Reconciles may still be running: the lease is left to expire, not handed over.
+      this.election?.elector.stepDown();
+      return this.finish(true);
+    }
+    void Promise.all(this.active)
+      .then(() => this.election?.elector.release())
+      .then(() => this.finish(false));
   }
 
   private finish(force: boolean): void {
@@ -454,6 +548,7 @@ class ControllerRun<K extends KubeObject, C> {
 
   liveness(now: number): LivenessCheck {
     if (this.ended) return { live: true, detail: 'stopped' };
+    if (!this.mayReconcile() && this.active.size === 0) return { live: true, detail: 'following: another replica holds the lease' };
     if (!this.controller.store.isReady()) return { live: true, detail: 'waiting for the first list (see /readyz)' };
     const busySince = this.scheduler.busySince(now);
     if (busySince === undefined) return { live: true, detail: 'idle' };

@@ -107,6 +107,13 @@ export const clientRequestDuration = new Histogram({
   registers: [metricsRegistry],
 });
 
+export const leaderElectionStatus = new Gauge({
+  name: 'leader_election_status',
+  help: 'Leader election on a Lease (label: namespace/name): 1 while this replica leads, 0 while it follows.',
+  labelNames: ['lease'] as const,
+  registers: [metricsRegistry],
+});
+
 let rendering: Promise<unknown> = Promise.resolve();
 
 /**

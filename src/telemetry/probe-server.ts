@@ -2,7 +2,8 @@
  * The probe and metrics server (node:http, no framework), run beside controllers:
  *
  *   GET /metrics      Prometheus text, or OpenMetrics (with exemplars) when the scraper asks for it
- *   GET /readyz       200 once every registered store finished its first list (`?verbose` lists them)
+ *   GET /readyz       200 once every registered store finished its first list (`?verbose` lists them);
+ *                     with leader election, followers are ready too: readiness is about the caches, not the lease
  *   GET /livez        503 when a controller's work has been due or running too long with nothing finishing
  *   GET /log-level    the log filter in force;  PUT /log-level  replaces it (body: directives)
  */

@@ -109,7 +109,7 @@ export class LocalCluster {
     this.kubeconfigPath = join(dir, 'kubeconfig');
   }
 
-  /** Starts etcd and kube-apiserver (and kube-controller-manager when asked) and waits for `/readyz`. */
+  /** Starts etcd and kube-apiserver (and kube-controller-manager when asked) and waits for `/readyz` and the `default` namespace. */
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
     const assets = options.assets ?? (await resolveAssets());
     const dir = await mkdtemp(join(tmpdir(), 'kubeloop-cluster-'));
@@ -322,8 +322,16 @@ export class LocalCluster {
         try {
           const res = await request(`${this.server}/readyz`, { dispatcher: agent, headers: { authorization: `Bearer ${this.token}` } });
           const text = await res.body.text();
-          if (res.statusCode === 200) return;
-          lastProblem = `/readyz answered ${res.statusCode}: ${text.slice(0, 200)}`;
+          if (res.statusCode === 200) {
+            // /readyz can pass before the bootstrap controller has created the
+            // `default` namespace; tests and users expect it to exist.
+            const ns = await request(`${this.server}/api/v1/namespaces/default`, { dispatcher: agent, headers: { authorization: `Bearer ${this.token}` } });
+            await ns.body.text();
+            if (ns.statusCode === 200) return;
+            lastProblem = `namespace default answered ${ns.statusCode}`;
+          } else {
+            lastProblem = `/readyz answered ${res.statusCode}: ${text.slice(0, 200)}`;
+          }
         } finally {
           await agent.close();
         }

@@ -48,6 +48,11 @@ export class ActiveSpan {
     this.logFieldsCache = undefined;
   }
 
+  /** Ends the span (`withSpan` does this itself; call it for a span from `startLeafSpan`). */
+  end(): void {
+    this.otel.end();
+  }
+
   /** Marks the span failed; the error's message (never a secret by kubeloop's rules) becomes its status. */
   fail(error: unknown): void {
     if (!this.recording) return;
@@ -95,12 +100,8 @@ export interface SpanOptions {
  * });
  */
 export async function withSpan<T>(name: string, fields: Fields, fn: (span: ActiveSpan) => T | Promise<T>, options: SpanOptions = {}): Promise<T> {
-  const parent = options.root ? undefined : storage.getStore();
-  const parentContext = parent ? parent.context : options.root ? trace.deleteSpan(context.active()) : context.active();
-  const attributes: Record<string, FieldValue> = {};
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) attributes[k] = v;
-  const otel = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes }, parentContext);
-  const span = new ActiveSpan(name, { ...fields }, parent, otel, trace.setSpan(parentContext, otel));
+  const span = startSpan(name, fields, options);
+  const otel = span.otel;
   try {
     return await storage.run(span, () => context.with(span.context, () => fn(span)));
   } catch (error) {
@@ -109,6 +110,27 @@ export async function withSpan<T>(name: string, fields: Fields, fn: (span: Activ
   } finally {
     otel.end();
   }
+}
+
+function startSpan(name: string, fields: Fields, options: SpanOptions): ActiveSpan {
+  const parent = options.root ? undefined : storage.getStore();
+  const parentContext = parent ? parent.context : options.root ? trace.deleteSpan(context.active()) : context.active();
+  const attributes: Record<string, FieldValue> = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) attributes[k] = v;
+  const otel = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes }, parentContext);
+  return new ActiveSpan(name, { ...fields }, parent, otel, trace.setSpan(parentContext, otel));
+}
+
+/**
+ * Starts a span under the current one without making it current: code that runs
+ * meanwhile still sees the enclosing span (`currentSpan()`, log fields). For leaf
+ * spans that have no children, such as one API request. It spares a process whose
+ * only spans are leaves (a reflector without a controller) from AsyncLocalStorage,
+ * which on Node 20 adds a hook to every promise from its first use on. The caller
+ * ends it with `span.end()`.
+ */
+export function startLeafSpan(name: string, fields: Fields, options: Omit<SpanOptions, 'root'> = {}): ActiveSpan {
+  return startSpan(name, fields, options);
 }
 
 /**

@@ -11,7 +11,7 @@ import { ObjectRef } from '../core/object-ref.js';
 import type { Api } from '../client/api.js';
 import { logger } from '../telemetry/log.js';
 import {
-  reconcileActive, reconcileDuration, reconcileErrors, reconcileQueueDepth, reconcileQueueWait, reconcileTotal, storeObjects,
+  deferredCounter, reconcileActive, reconcileDuration, reconcileErrors, reconcileQueueDepth, reconcileQueueWait, reconcileTotal, storeObjects,
 } from '../telemetry/metrics.js';
 import { ProbeServer, type ProbeServerOptions } from '../telemetry/probe-server.js';
 import { withSpan } from '../telemetry/span.js';
@@ -297,15 +297,17 @@ class ControllerRun<K extends KubeObject, C> {
     this.limit = config.concurrency > 0 ? config.concurrency : Number.POSITIVE_INFINITY;
     const labels = { controller: this.name };
     this.metrics = {
-      success: reconcileTotal.labels({ ...labels, result: 'success' }),
-      failure: reconcileTotal.labels({ ...labels, result: 'error' }),
+      // Deferred series: counted in plain numbers, handed to prom-client when the metrics are read.
+      success: deferredCounter(reconcileTotal, { ...labels, result: 'success' }),
+      failure: deferredCounter(reconcileTotal, { ...labels, result: 'error' }),
       errors: {
-        api_error: reconcileErrors.labels({ ...labels, error: 'api_error' }),
-        transport_error: reconcileErrors.labels({ ...labels, error: 'transport_error' }),
-        reconciler_error: reconcileErrors.labels({ ...labels, error: 'reconciler_error' }),
-        object_not_found: reconcileErrors.labels({ ...labels, error: 'object_not_found' }),
+        api_error: deferredCounter(reconcileErrors, { ...labels, error: 'api_error' }),
+        transport_error: deferredCounter(reconcileErrors, { ...labels, error: 'transport_error' }),
+        reconciler_error: deferredCounter(reconcileErrors, { ...labels, error: 'reconciler_error' }),
+        object_not_found: deferredCounter(reconcileErrors, { ...labels, error: 'object_not_found' }),
       },
       queueWait: reconcileQueueWait.labels(labels),
+      duration: reconcileDuration.labels(labels),
     };
   }
 
@@ -486,7 +488,8 @@ class ControllerRun<K extends KubeObject, C> {
         const seconds = (performance.now() - started) / 1000;
         const traceId = span.traceId;
         // prom-client types exemplar labels as the metric's labels; OpenMetrics allows any.
-        reconcileDuration.observe({ labels: { controller: this.name }, value: seconds, exemplarLabels: (traceId ? { trace_id: traceId } : undefined) as never });
+        if (traceId) reconcileDuration.observe({ labels: { controller: this.name }, value: seconds, exemplarLabels: { trace_id: traceId } as never });
+        else this.metrics.duration.observe(seconds);
         if (failed) {
           this.metrics.failure.inc();
           this.metrics.errors[errorKind(failure)].inc();

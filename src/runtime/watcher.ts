@@ -13,7 +13,7 @@ import type { KubeObject } from '../core/resource.js';
 import type { Api, ObjectList, PartialObjectMetadata } from '../client/api.js';
 import type { WatchEvent } from '../client/watch-stream.js';
 import { logger } from '../telemetry/log.js';
-import { watcherEvents, watcherRelists, watcherRestarts } from '../telemetry/metrics.js';
+import { deferredCounter, watcherEvents, watcherRelists, watcherRestarts } from '../telemetry/metrics.js';
 import { defaultWatcherBackoff, type Backoff } from './backoff.js';
 
 const log = logger('kubeloop::watcher');
@@ -76,13 +76,14 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
   const backoff = config.backoff === null ? undefined : (config.backoff ?? defaultWatcherBackoff)();
   const r = api.resource;
   const labels = { controller: config.controller ?? '', resource: r.group ? `${r.plural}.${r.group}` : r.plural };
+  // Counted per event: deferred series reach prom-client when the metrics are read.
   const count = {
-    init: watcherEvents.labels({ ...labels, type: 'init' }),
-    initApply: watcherEvents.labels({ ...labels, type: 'init_apply' }),
-    initDone: watcherEvents.labels({ ...labels, type: 'init_done' }),
-    apply: watcherEvents.labels({ ...labels, type: 'apply' }),
-    delete: watcherEvents.labels({ ...labels, type: 'delete' }),
-    error: watcherEvents.labels({ ...labels, type: 'error' }),
+    init: deferredCounter(watcherEvents, { ...labels, type: 'init' }),
+    initApply: deferredCounter(watcherEvents, { ...labels, type: 'init_apply' }),
+    initDone: deferredCounter(watcherEvents, { ...labels, type: 'init_done' }),
+    apply: deferredCounter(watcherEvents, { ...labels, type: 'apply' }),
+    delete: deferredCounter(watcherEvents, { ...labels, type: 'delete' }),
+    error: deferredCounter(watcherEvents, { ...labels, type: 'error' }),
   };
   const restarts = watcherRestarts.labels(labels);
   const relists = watcherRelists.labels(labels);

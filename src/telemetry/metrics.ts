@@ -43,17 +43,64 @@ class SourcedGauge<L extends string> {
   }
 }
 
-export const reconcileTotal = new Counter({
+/** One series of a counter counted on a hot path; see `deferredCounter`. */
+export interface DeferredCounter {
+  inc(n?: number): void;
+}
+
+class DeferredSeries<L extends string> implements DeferredCounter {
+  pending = 0;
+  constructor(
+    private readonly dirty: Set<DeferredSeries<L>>,
+    readonly labels: Record<L, string>,
+  ) {}
+  inc(n = 1): void {
+    if (this.pending === 0) this.dirty.add(this);
+    this.pending += n;
+  }
+}
+
+const deferredDirty = new WeakMap<Counter<string>, Set<DeferredSeries<string>>>();
+
+/**
+ * A counter whose series can be counted in deferred fashion: increments add to a
+ * plain number and reach prom-client when the registry is read (every scrape and
+ * `metrics()` call). It spares prom-client's label hashing on paths that run for
+ * every watch event or every reconcile.
+ */
+function deferrableCounter<L extends string>(config: { name: string; help: string; labelNames: readonly L[] }): Counter<L> {
+  const dirty = new Set<DeferredSeries<string>>();
+  const counter: Counter<L> = new Counter({
+    ...config,
+    registers: [metricsRegistry],
+    collect() {
+      for (const series of dirty) {
+        counter.inc(series.labels as Record<L, string>, series.pending);
+        series.pending = 0;
+      }
+      dirty.clear();
+    },
+  });
+  deferredDirty.set(counter as unknown as Counter<string>, dirty);
+  return counter;
+}
+
+/** A deferred series of `counter` (made by `deferrableCounter`) with these labels. */
+export function deferredCounter<L extends string>(counter: Counter<L>, labels: Record<L, string>): DeferredCounter {
+  const dirty = deferredDirty.get(counter as unknown as Counter<string>);
+  if (!dirty) throw new Error('this counter does not count in deferred fashion.');
+  return new DeferredSeries<string>(dirty, labels);
+}
+
+export const reconcileTotal = deferrableCounter({
   name: 'reconcile_total',
   help: 'Reconciles finished, by result (success or error).',
   labelNames: ['controller', 'result'] as const,
-  registers: [metricsRegistry],
 });
-export const reconcileErrors = new Counter({
+export const reconcileErrors = deferrableCounter({
   name: 'reconcile_errors_total',
   help: 'Failed reconciles, by error kind (a small fixed set: reconciler_error, api_error, transport_error, object_not_found).',
   labelNames: ['controller', 'error'] as const,
-  registers: [metricsRegistry],
 });
 export const reconcileDuration = new Histogram({
   name: 'reconcile_duration_seconds',
@@ -74,11 +121,10 @@ export const reconcileQueueDepth = new SourcedGauge('reconcile_queue_depth', 'Ob
   'controller',
 ]);
 export const reconcileActive = new SourcedGauge('reconcile_active', 'Reconciles running now.', ['controller']);
-export const watcherEvents = new Counter({
+export const watcherEvents = deferrableCounter({
   name: 'watcher_events_total',
   help: 'Watcher events, by type (init, init_apply, init_done, apply, delete, error).',
   labelNames: ['controller', 'resource', 'type'] as const,
-  registers: [metricsRegistry],
 });
 export const watcherRestarts = new Counter({
   name: 'watcher_restarts_total',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
 import {
-  Action, Api, ClusterRoleBindings, ClusterRoles, ConfigMaps, Controller, ProbeServer, configureLogging, logger,
+  Action, Api, ClusterRoleBindings, ClusterRoles, ConfigMaps, Controller, Patch, ProbeServer, Store, configureLogging, logger, reflector, watcher,
 } from '../../src/index.js';
 import { clientFor, until, useCluster } from '../support/cluster.js';
 import { runInBackground, signal, Waiter } from '../support/controller.js';
@@ -111,6 +111,46 @@ describe('probe server', () => {
       assert.equal((await get(port, '/log-level')).body, 'info,app=debug\n', 'a bad request changes nothing');
     } finally {
       configureLogging({ filter: 'off' });
+      await probes.close();
+    }
+  });
+
+  test('/metrics counts every event a watcher yielded, by type, and its relists', async () => {
+    const ns = await t.namespace();
+    const api = Api.namespaced(t.client, ConfigMaps, ns);
+    for (let i = 0; i < 7; i++) await api.create({ metadata: { name: `cm-${i}` }, data: { v: '0' } });
+    const probes = new ProbeServer({ port: 0, host: '127.0.0.1' });
+    const port = await probes.listen();
+    const abort = new AbortController();
+    const store = new Store(ConfigMaps);
+    const seen = { initApply: 0, apply: 0, delete: 0 };
+    const consumed = (async () => {
+      for await (const e of reflector(store, watcher(api, { signal: abort.signal, controller: `metrics-${ns}`, pageSize: 3 }))) {
+        if (e.type === 'initApply') seen.initApply++;
+        if (e.type === 'apply') seen.apply++;
+        if (e.type === 'delete') seen.delete++;
+      }
+    })();
+    const series = (body: string, type: string) => {
+      const m = new RegExp(`^watcher_events_total\\{controller="metrics-${ns}",resource="configmaps",type="${type}"\\} (\\d+)$`, 'm').exec(body);
+      return m ? Number(m[1]) : 0;
+    };
+    try {
+      await store.waitUntilReady();
+      const first = (await get(port, '/metrics')).body;
+      assert.equal(series(first, 'init_apply'), 7, 'one init_apply per listed object (three pages)');
+      assert.equal(series(first, 'init_done'), 1);
+      for (let i = 0; i < 4; i++) await api.patch(`cm-${i}`, Patch.merge({ data: { v: '1' } }));
+      await api.delete('cm-6');
+      await until('the watch events', () => seen.apply >= 4 && seen.delete >= 1);
+      const second = (await get(port, '/metrics')).body;
+      assert.equal(series(second, 'apply'), seen.apply, 'apply counts what the watcher yielded');
+      assert.equal(series(second, 'delete'), 1);
+      assert.equal(series(second, 'init_apply'), 7, 'earlier counts are not counted twice');
+      assert.match(second, new RegExp(`^watcher_relists_total\\{controller="metrics-${ns}",resource="configmaps"\\} 1$`, 'm'));
+    } finally {
+      abort.abort();
+      await consumed;
       await probes.close();
     }
   });

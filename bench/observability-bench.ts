@@ -12,7 +12,8 @@
  * - `tracing-off`: logs and metrics as above, no tracing SDK.
  * - `all-off`: the log filter `off`, no tracing SDK, and metric recording
  *   replaced by no-ops in this process (kubeloop has no switch for its metrics:
- *   the bench stubs prom-client's metric objects to get a true baseline).
+ *   the bench stubs prom-client's metric objects to get a true baseline; the
+ *   deferred counters, plain additions until a scrape, still count).
  */
 import { Action, Api, Client, ConfigMaps, configureLogging, Controller, metricsRegistry } from 'kubeloop';
 import { setupTracing, type Tracing } from 'kubeloop/telemetry';

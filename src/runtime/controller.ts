@@ -487,8 +487,7 @@ class ControllerRun<K extends KubeObject, C> {
         }
         const seconds = (performance.now() - started) / 1000;
         const traceId = span.traceId;
-        // prom-client types exemplar labels as the metric's labels; OpenMetrics allows any.
-        if (traceId) reconcileDuration.observe({ labels: { controller: this.name }, value: seconds, exemplarLabels: { trace_id: traceId } as never });
+        if (traceId) this.metrics.duration.observeWithExemplar(seconds, { trace_id: traceId });
         else this.metrics.duration.observe(seconds);
         if (failed) {
           this.metrics.failure.inc();

@@ -28,16 +28,31 @@ export class Admin {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  /** A merge patch; the answer's body is read and dropped. */
+  /** Writes answered 429, 503 or 504 and sent again (an overloaded API server times requests out). */
+  retries = 0;
+
+  /**
+   * A merge patch; the answer's body is read and dropped. A 429/503/504 answer is
+   * retried (up to 5 times, 0.2 s apart): the patches written here set values, so
+   * sending one again is harmless.
+   */
   async mergePatch(path: string, patch: unknown): Promise<void> {
-    const res = await this.pool.request({
-      method: 'PATCH',
-      path,
-      headers: { authorization: this.auth, accept: 'application/json', 'content-type': 'application/merge-patch+json' },
-      body: JSON.stringify(patch),
-    });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`PATCH ${path}: HTTP ${res.statusCode} ${text.slice(0, 300)}`);
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.pool.request({
+        method: 'PATCH',
+        path,
+        headers: { authorization: this.auth, accept: 'application/json', 'content-type': 'application/merge-patch+json' },
+        body: JSON.stringify(patch),
+      });
+      const text = await res.body.text();
+      if (res.statusCode === 200) return;
+      if ((res.statusCode === 429 || res.statusCode === 503 || res.statusCode === 504) && attempt < 5) {
+        this.retries++;
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      throw new Error(`PATCH ${path}: HTTP ${res.statusCode} ${text.slice(0, 300)}`);
+    }
   }
 
   /**

@@ -11,7 +11,7 @@ import { ObjectRef } from '../core/object-ref.js';
 import type { Api } from '../client/api.js';
 import { logger } from '../telemetry/log.js';
 import {
-  deferredCounter, reconcileActive, reconcileDuration, reconcileErrors, reconcileQueueDepth, reconcileQueueWait, reconcileTotal, storeObjects,
+  reconcileActive, reconcileDuration, reconcileErrors, reconcileQueueDepth, reconcileQueueWait, reconcileTotal, storeObjects,
 } from '../telemetry/metrics.js';
 import { ProbeServer, type ProbeServerOptions } from '../telemetry/probe-server.js';
 import { withSpan } from '../telemetry/span.js';
@@ -298,13 +298,13 @@ class ControllerRun<K extends KubeObject, C> {
     const labels = { controller: this.name };
     this.metrics = {
       // Deferred series: counted in plain numbers, handed to prom-client when the metrics are read.
-      success: deferredCounter(reconcileTotal, { ...labels, result: 'success' }),
-      failure: deferredCounter(reconcileTotal, { ...labels, result: 'error' }),
+      success: reconcileTotal.series({ ...labels, result: 'success' }),
+      failure: reconcileTotal.series({ ...labels, result: 'error' }),
       errors: {
-        api_error: deferredCounter(reconcileErrors, { ...labels, error: 'api_error' }),
-        transport_error: deferredCounter(reconcileErrors, { ...labels, error: 'transport_error' }),
-        reconciler_error: deferredCounter(reconcileErrors, { ...labels, error: 'reconciler_error' }),
-        object_not_found: deferredCounter(reconcileErrors, { ...labels, error: 'object_not_found' }),
+        api_error: reconcileErrors.series({ ...labels, error: 'api_error' }),
+        transport_error: reconcileErrors.series({ ...labels, error: 'transport_error' }),
+        reconciler_error: reconcileErrors.series({ ...labels, error: 'reconciler_error' }),
+        object_not_found: reconcileErrors.series({ ...labels, error: 'object_not_found' }),
       },
       queueWait: reconcileQueueWait.labels(labels),
       duration: reconcileDuration.labels(labels),

@@ -13,7 +13,7 @@ import type { KubeObject } from '../core/resource.js';
 import type { Api, ObjectList, PartialObjectMetadata } from '../client/api.js';
 import type { WatchEvent } from '../client/watch-stream.js';
 import { logger } from '../telemetry/log.js';
-import { deferredCounter, watcherEvents, watcherRelists, watcherRestarts } from '../telemetry/metrics.js';
+import { watcherEvents, watcherRelists, watcherRestarts } from '../telemetry/metrics.js';
 import { defaultWatcherBackoff, type Backoff } from './backoff.js';
 
 const log = logger('kubeloop::watcher');
@@ -78,12 +78,12 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
   const labels = { controller: config.controller ?? '', resource: r.group ? `${r.plural}.${r.group}` : r.plural };
   // Counted per event: deferred series reach prom-client when the metrics are read.
   const count = {
-    init: deferredCounter(watcherEvents, { ...labels, type: 'init' }),
-    initApply: deferredCounter(watcherEvents, { ...labels, type: 'init_apply' }),
-    initDone: deferredCounter(watcherEvents, { ...labels, type: 'init_done' }),
-    apply: deferredCounter(watcherEvents, { ...labels, type: 'apply' }),
-    delete: deferredCounter(watcherEvents, { ...labels, type: 'delete' }),
-    error: deferredCounter(watcherEvents, { ...labels, type: 'error' }),
+    init: watcherEvents.series({ ...labels, type: 'init' }),
+    initApply: watcherEvents.series({ ...labels, type: 'init_apply' }),
+    initDone: watcherEvents.series({ ...labels, type: 'init_done' }),
+    apply: watcherEvents.series({ ...labels, type: 'apply' }),
+    delete: watcherEvents.series({ ...labels, type: 'delete' }),
+    error: watcherEvents.series({ ...labels, type: 'error' }),
   };
   const restarts = watcherRestarts.labels(labels);
   const relists = watcherRelists.labels(labels);

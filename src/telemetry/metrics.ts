@@ -44,7 +44,7 @@ class SourcedGauge<L extends string> {
   }
 }
 
-/** One series of a counter counted on a hot path; see `deferredCounter`. */
+/** One series of a counter counted on a hot path; see `DeferrableCounter`. */
 export interface DeferredCounter {
   inc(n?: number): void;
 }
@@ -61,44 +61,44 @@ class DeferredSeries<L extends string> implements DeferredCounter {
   }
 }
 
-const deferredDirty = new WeakMap<Counter<string>, Set<DeferredSeries<string>>>();
-
 /**
- * A counter whose series can be counted in deferred fashion: increments add to a
- * plain number and reach prom-client when the registry is read (every scrape and
- * `metrics()` call). It spares prom-client's label hashing on paths that run for
- * every watch event or every reconcile.
+ * A prom-client counter whose hot-path series are counted in plain numbers that
+ * reach prom-client when the registry is read (every scrape and `metrics()` call).
+ * It spares prom-client's label hashing on paths that run for every watch event or
+ * every reconcile.
  */
-function deferrableCounter<L extends string>(config: { name: string; help: string; labelNames: readonly L[] }): Counter<L> {
-  const dirty = new Set<DeferredSeries<string>>();
-  const counter: Counter<L> = new Counter({
-    ...config,
-    registers: [metricsRegistry],
-    collect() {
-      for (const series of dirty) {
-        counter.inc(series.labels as Record<L, string>, series.pending);
-        series.pending = 0;
-      }
-      dirty.clear();
-    },
-  });
-  deferredDirty.set(counter as unknown as Counter<string>, dirty);
-  return counter;
+class DeferrableCounter<L extends string> {
+  readonly counter: Counter<L>;
+  private readonly dirty = new Set<DeferredSeries<L>>();
+
+  constructor(config: { name: string; help: string; labelNames: readonly L[] }) {
+    const dirty = this.dirty;
+    const counter: Counter<L> = new Counter({
+      ...config,
+      registers: [metricsRegistry],
+      collect() {
+        for (const series of dirty) {
+          counter.inc(series.labels, series.pending);
+          series.pending = 0;
+        }
+        dirty.clear();
+      },
+    });
+    this.counter = counter;
+  }
+
+  /** A series with these labels; keep it and call `inc` on it. */
+  series(labels: Record<L, string>): DeferredCounter {
+    return new DeferredSeries(this.dirty, labels);
+  }
 }
 
-/** A deferred series of `counter` (made by `deferrableCounter`) with these labels. */
-export function deferredCounter<L extends string>(counter: Counter<L>, labels: Record<L, string>): DeferredCounter {
-  const dirty = deferredDirty.get(counter as unknown as Counter<string>);
-  if (!dirty) throw new Error('this counter does not count in deferred fashion.');
-  return new DeferredSeries<string>(dirty, labels);
-}
-
-export const reconcileTotal = deferrableCounter({
+export const reconcileTotal = new DeferrableCounter({
   name: 'reconcile_total',
   help: 'Reconciles finished, by result (success or error).',
   labelNames: ['controller', 'result'] as const,
 });
-export const reconcileErrors = deferrableCounter({
+export const reconcileErrors = new DeferrableCounter({
   name: 'reconcile_errors_total',
   help: 'Failed reconciles, by error kind (a small fixed set: reconciler_error, api_error, transport_error, object_not_found).',
   labelNames: ['controller', 'error'] as const,
@@ -123,7 +123,7 @@ export const reconcileQueueDepth = new SourcedGauge('reconcile_queue_depth', 'Ob
   'controller',
 ]);
 export const reconcileActive = new SourcedGauge('reconcile_active', 'Reconciles running now.', ['controller']);
-export const watcherEvents = deferrableCounter({
+export const watcherEvents = new DeferrableCounter({
   name: 'watcher_events_total',
   help: 'Watcher events, by type (init, init_apply, init_done, apply, delete, error).',
   labelNames: ['controller', 'resource', 'type'] as const,

@@ -1,12 +1,16 @@
 /**
  * The controller's queue: at most one queued and one running entry per object.
  *
- * - A request for an object already queued replaces it only if it is due no
- *   later (earliest wins, and its reason wins).
+ * - A request for an object already queued replaces it only if it is due
+ *   strictly earlier (earliest wins, and its reason wins); at the same due time
+ *   the queued entry and its reason stay.
  * - A request for an object being reconciled is held, and is queued when that
  *   reconcile finishes — so an object never runs concurrently with itself.
- * - With a debounce, every request is delayed by it, and a newer request pushes
- *   a queued one back: a burst of changes becomes one run after the burst.
+ * - With a debounce, a request is delayed by it, and a newer request pushes a
+ *   queued one back: a burst of changes becomes one run after the burst. A
+ *   request with `debounce: false` (a requeue the reconciler or the error
+ *   policy asked for) is due exactly at its `runAt`: the debounce is there to
+ *   fold bursts of watch events, not to stretch a delay someone chose.
  *
  * Entries sit in an indexed binary heap ordered by due time (then arrival), so
  * push, pop and re-prioritising are O(log n).
@@ -19,6 +23,8 @@ export interface ScheduleRequest<T> {
   /** When it is due, on the `performance.now()` clock. */
   runAt: number;
   reason: string;
+  /** Whether the scheduler's debounce applies. Default true; `false` for requeues, whose delay is exact. */
+  debounce?: boolean;
 }
 
 export interface ScheduledEntry<T> extends ScheduleRequest<T> {
@@ -32,7 +38,7 @@ interface Slot<T> extends ScheduledEntry<T> {
 }
 
 export interface SchedulerOptions {
-  /** Delay added to every request; a newer request within it pushes the run back. Default 0. */
+  /** Delay added to each request (unless it says `debounce: false`); a newer request within it pushes the run back. Default 0. */
   debounceMs?: number;
 }
 
@@ -50,11 +56,13 @@ export class Scheduler<T> {
 
   /** Requests a run. See the rules at the top of this file. */
   push(request: ScheduleRequest<T>, now = performance.now()): void {
-    const runAt = request.runAt + this.debounceMs;
+    const runAt = request.debounce === false ? request.runAt : request.runAt + this.debounceMs;
+    // Compared before the debounce: a newer debounced request is "earlier" than a queued
+    // one's debounced due time, and so pushes it back.
     if (this.running.has(request.key)) {
       const held = this.held.get(request.key);
       if (!held) this.held.set(request.key, this.slot(request, runAt, now));
-      else if (request.runAt <= held.runAt) Object.assign(held, { runAt, reason: request.reason, item: request.item });
+      else if (request.runAt < held.runAt) Object.assign(held, { runAt, reason: request.reason, item: request.item });
       return;
     }
     const existing = this.queued.get(request.key);
@@ -64,7 +72,7 @@ export class Scheduler<T> {
       this.heap.push(slot);
       this.queued.set(request.key, slot);
       this.up(slot.index);
-    } else if (request.runAt <= existing.runAt) {
+    } else if (request.runAt < existing.runAt) {
       const earlier = runAt < existing.runAt;
       existing.runAt = runAt;
       existing.reason = request.reason;

@@ -1,12 +1,21 @@
 /**
- * An unbounded queue with an async-iterator face: producers `push`, one consumer
- * awaits `next()`. Used for the controller's result stream.
+ * A queue with an async-iterator face: producers `push`, one consumer awaits
+ * `next()`. Used for the controller's result stream; it does not bound itself —
+ * producers read `size` and hold back (the controller's runner does), and
+ * `onTake` tells them when the consumer took an item.
  */
 export class Channel<T> implements AsyncIterableIterator<T> {
   private readonly items: T[] = [];
   private head = 0;
   private waiter?: (r: IteratorResult<T>) => void;
   private closed = false;
+
+  constructor(private readonly onTake?: () => void) {}
+
+  /** Items pushed and not yet taken. */
+  get size(): number {
+    return this.items.length - this.head;
+  }
 
   push(item: T): void {
     if (this.closed) return;
@@ -38,6 +47,7 @@ export class Channel<T> implements AsyncIterableIterator<T> {
         this.items.splice(0, this.head);
         this.head = 0;
       }
+      this.onTake?.();
       return Promise.resolve({ value, done: false });
     }
     if (this.closed) return Promise.resolve({ value: undefined, done: true });

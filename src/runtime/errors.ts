@@ -31,6 +31,34 @@ export class QueueError extends ControllerError {
   }
 }
 
+/**
+ * User code feeding the controller threw (a predicate, a `watches()` mapper, a
+ * `reconcileAllOn` trigger). With `stopped` false the one event was skipped and
+ * the source goes on; with `stopped` true the source ended for good (a trigger
+ * iterator that threw cannot be resumed) and `/livez` fails.
+ */
+export class TriggerError extends ControllerError {
+  constructor(
+    readonly source: string,
+    readonly stopped: boolean,
+    cause: unknown,
+  ) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(
+      stopped ? 'ERR_TRIGGER_STOPPED' : 'ERR_TRIGGER',
+      stopped ? `the ${source} trigger stopped for good: ${why}` : `the ${source} trigger threw on one event, which was skipped: ${why}`,
+      { cause },
+    );
+  }
+}
+
+/** Two controllers with one name run in one process: their metric series and logs would be indistinguishable. */
+export class DuplicateControllerError extends ControllerError {
+  constructor(readonly controllerName: string) {
+    super('ERR_DUPLICATE_CONTROLLER', `a controller named ${controllerName} is already running in this process; give each one its own name with withConfig({ name }).`);
+  }
+}
+
 /** The bounded `error` label of `reconcile_errors_total` for a failed reconcile. */
 export function errorKind(error: unknown): 'api_error' | 'transport_error' | 'reconciler_error' {
   if (error instanceof ApiError) return 'api_error';

@@ -3,6 +3,11 @@
  * relist fills a buffer between `init` and `initDone` and then replaces the
  * whole state (objects not seen since `init` are gone); `apply` and `delete`
  * change one object. Reads never wait and never see a half-done relist.
+ *
+ * When a relist is swapped in, the store tells what it changed (objects new
+ * or at another resourceVersion, and objects gone): a controller triggers on
+ * that diff at `initDone`, never on `initApply`, because until `initDone` the
+ * readers still see the state from before the relist.
  */
 import { ObjectRef } from '../core/object-ref.js';
 import type { KubeObject, Resource } from '../core/resource.js';
@@ -15,6 +20,15 @@ export class StoreWriterStoppedError extends KubeloopError {
     super('ERR_STORE_WRITER_STOPPED', `the writer of the ${what} store stopped before its first full list.`);
   }
 }
+
+/** What swapping a relist in changed: objects new or at another resourceVersion, and objects gone. */
+export interface RelistChanges<K> {
+  changed: K[];
+  removed: K[];
+}
+
+/** The reflector's `initDone` carries what the relist changed in the store. */
+export type ReflectedEvent<K> = Exclude<WatcherEvent<K>, { type: 'initDone' }> | ({ type: 'initDone' } & RelistChanges<K>);
 
 export class Store<K extends KubeObject> {
   private objects = new Map<string, K>();
@@ -38,8 +52,11 @@ export class Store<K extends KubeObject> {
     return ObjectRef.from(this.resource, obj).key;
   }
 
-  /** Applies one watcher event (the writer side; `reflector` calls this). */
-  apply(event: WatcherEvent<K>): void {
+  /**
+   * Applies one watcher event (the writer side; `reflector` calls this). At
+   * `initDone` it returns what the relist changed.
+   */
+  apply(event: WatcherEvent<K>): RelistChanges<K> | undefined {
     switch (event.type) {
       case 'init':
         this.buffer = new Map();
@@ -47,14 +64,15 @@ export class Store<K extends KubeObject> {
       case 'initApply':
         (this.buffer ?? this.objects).set(this.keyOf(event.object), event.object);
         break;
-      case 'initDone':
-        if (this.buffer) this.objects = this.buffer;
+      case 'initDone': {
+        const changes = this.buffer ? this.swapIn(this.buffer) : { changed: [], removed: [] };
         this.buffer = undefined;
         if (!this.ready) {
           this.ready = true;
           this.resolveReady();
         }
-        break;
+        return changes;
+      }
       case 'apply':
         this.objects.set(this.keyOf(event.object), event.object);
         break;
@@ -64,6 +82,19 @@ export class Store<K extends KubeObject> {
       case 'error':
         break;
     }
+  }
+
+  private swapIn(next: Map<string, K>): RelistChanges<K> {
+    const before = this.objects;
+    const changed: K[] = [];
+    const removed: K[] = [];
+    for (const [key, obj] of next) {
+      const old = before.get(key);
+      if (old === undefined || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion || old.metadata?.uid !== obj.metadata?.uid) changed.push(obj);
+    }
+    for (const [key, obj] of before) if (!next.has(key)) removed.push(obj);
+    this.objects = next;
+    return { changed, removed };
   }
 
   /** Called when the writer's event stream ends. Before the first full list, readiness fails. */
@@ -126,17 +157,18 @@ export class Store<K extends KubeObject> {
 
 /**
  * Applies watcher events to `store` as they pass through, and tells the store
- * when the stream ends.
+ * when the stream ends. Each event is yielded after the store has it; `initDone`
+ * carries what the relist changed (`changed`, `removed`).
  *
  * @example
  * const store = new Store(ConfigMaps);
  * for await (const e of reflector(store, watcher(api))) { ... }
  */
-export async function* reflector<K extends KubeObject>(store: Store<K>, events: AsyncIterable<WatcherEvent<K>>): AsyncGenerator<WatcherEvent<K>> {
+export async function* reflector<K extends KubeObject>(store: Store<K>, events: AsyncIterable<WatcherEvent<K>>): AsyncGenerator<ReflectedEvent<K>> {
   try {
     for await (const event of events) {
-      store.apply(event);
-      yield event;
+      const changes = store.apply(event);
+      yield changes && event.type === 'initDone' ? { type: 'initDone', ...changes } : (event as ReflectedEvent<K>);
     }
   } finally {
     store.writerStopped();

@@ -100,7 +100,7 @@ export const reconcileTotal = new DeferrableCounter({
 });
 export const reconcileErrors = new DeferrableCounter({
   name: 'reconcile_errors_total',
-  help: 'Failed reconciles, by error kind (a small fixed set: reconciler_error, api_error, transport_error, object_not_found).',
+  help: 'Failed reconciles, by error kind (a small fixed set: reconciler_error, api_error, transport_error), and objects due but no longer in the store (object_not_found; no reconcile ran).',
   labelNames: ['controller', 'error'] as const,
 });
 // The two histograms observed on every reconcile are FastHistograms (see histogram.ts).
@@ -138,6 +138,12 @@ export const watcherRelists = new Counter({
   name: 'watcher_relists_total',
   help: 'Full lists, the first one included (a 410 Gone forces one).',
   labelNames: ['controller', 'resource'] as const,
+  registers: [metricsRegistry],
+});
+export const triggerErrors = new Counter({
+  name: 'trigger_errors_total',
+  help: 'Trigger events skipped because user code (a predicate, a mapper, a trigger) threw, and triggers that stopped for good, by source.',
+  labelNames: ['controller', 'source', 'kind'] as const,
   registers: [metricsRegistry],
 });
 export const storeObjects = new SourcedGauge('store_objects', 'Objects in a reflector store.', ['controller', 'resource']);

@@ -252,7 +252,8 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
         }
         if (action.requeueAfterMs !== undefined && !this.stopping && (!this.gate || this.gate.open)) {
           const reason = failed ? ReconcileReason.errorPolicyRequestedRetry : ReconcileReason.reconcilerRequestedRetry;
-          this.scheduler.push({ key: entry.key, item: ref, runAt: performance.now() + action.requeueAfterMs, reason });
+          // The delay asked for is exact: the debounce is for bursts of watch events.
+          this.scheduler.push({ key: entry.key, item: ref, runAt: performance.now() + action.requeueAfterMs, reason, debounce: false });
         }
       },
       { root: true },

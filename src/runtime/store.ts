@@ -90,7 +90,9 @@ export class Store<K extends KubeObject> {
     const removed: K[] = [];
     for (const [key, obj] of next) {
       const old = before.get(key);
-      if (old === undefined || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion || old.metadata?.uid !== obj.metadata?.uid) changed.push(obj);
+      if (old === undefined || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) changed.push(obj);
+      // Deleted and created again under the same name meanwhile: the old one is gone too.
+      if (old !== undefined && old.metadata?.uid !== obj.metadata?.uid) removed.push(old);
     }
     for (const [key, obj] of before) if (!next.has(key)) removed.push(obj);
     this.objects = next;

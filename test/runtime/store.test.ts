@@ -63,4 +63,25 @@ describe('Store and reflector', () => {
     }
     await assert.rejects(waiting, StoreWriterStoppedError);
   });
+
+  test("a relist's initDone carries what it changed: new or re-versioned objects, and those gone (a re-created one counts as both)", async () => {
+    const store = new Store(ConfigMaps);
+    const recreated: ConfigMap = { metadata: { ...cm('d', '9').metadata, uid: 'uid-d-2' } };
+    const done: { changed: string[]; removed: string[] }[] = [];
+    for await (const e of reflector(store, events([
+      { type: 'init' }, { type: 'initApply', object: cm('a') }, { type: 'initApply', object: cm('b') }, { type: 'initApply', object: cm('d') }, { type: 'initDone' },
+      { type: 'init' }, { type: 'initApply', object: cm('a') }, { type: 'initApply', object: cm('c') }, { type: 'initApply', object: recreated },
+      { type: 'initApply', object: cm('b', '5') }, { type: 'initDone' },
+    ]))) {
+      if (e.type === 'initDone') {
+        const names = (objs: ConfigMap[]) => objs.map((o) => `${o.metadata!.name}@${o.metadata!.uid}`).sort();
+        done.push({ changed: names(e.changed), removed: names(e.removed) });
+      }
+    }
+    assert.deepEqual(done, [
+      { changed: ['a@uid-a', 'b@uid-b', 'd@uid-d'], removed: [] },
+      // a is unchanged (same resourceVersion); b moved on; c is new; d was deleted and created again.
+      { changed: ['b@uid-b', 'c@uid-c', 'd@uid-d-2'], removed: ['d@uid-d'] },
+    ]);
+  });
 });

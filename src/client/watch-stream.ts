@@ -16,7 +16,8 @@ const TYPES = new Set(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR']);
 /**
  * Splits a watch response body into events, one JSON document per line. A bad
  * line becomes an `INVALID` event (its text is not quoted: it may hold a Secret).
- * Ends quietly when `signal` aborts; the body is destroyed whenever iteration stops.
+ * Ends quietly when `signal` aborts, handing out no further event (not even one
+ * already read); the body is destroyed whenever iteration stops.
  */
 export async function* decodeWatchStream<K>(body: Readable, server: string, signal?: AbortSignal): AsyncGenerator<WatchEvent<K>> {
   // undici's body yields Buffers whatever the encoding; the decoder keeps multi-byte characters whole across chunks.
@@ -36,13 +37,15 @@ export async function* decodeWatchStream<K>(body: Readable, server: string, sign
         const line = pending + chunk.slice(start, nl);
         pending = '';
         lineNo++;
+        // A chunk may hold many events: none of them is handed out once the signal aborted.
+        if (signal?.aborted) return;
         if (line.trim().length > 0) yield decodeLine<K>(line, lineNo);
         start = nl + 1;
         nl = chunk.indexOf('\n', start);
       }
       pending = chunk.slice(start);
     }
-    if (pending.trim().length > 0) yield decodeLine<K>(pending, ++lineNo);
+    if (pending.trim().length > 0 && !signal?.aborted) yield decodeLine<K>(pending, ++lineNo);
   } catch (e) {
     if (signal?.aborted) return;
     throw new TransportError(server, `the watch stream broke: ${describeTransportFailure(e)}`, { cause: e });

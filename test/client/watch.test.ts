@@ -97,11 +97,50 @@ test('aborting the signal ends the iteration promptly and releases the watch con
   // The socket is destroyed, not parked for reuse; its close event may need a tick or two.
   await until('the watch pool to have no connection', () => t.client.connections().watches === 0, 500, 10);
 
-  // Events after the abort are not delivered.
+  // Events after the abort are not delivered: a second watch, opened after it, sees the next
+  // object arrive; by then the aborted one would have had it too.
   const count = w.events.length;
-  await api.create({ metadata: { name: 'second' } });
-  assert.equal(w.events.length, count);
-  assert.equal(t.client.connections().watches, 0, 'nothing reconnected for the aborted watch');
+  const control = new AbortController();
+  const c = collect(api.watch({ resourceVersion: objectOf(w.events.at(-1)!)?.metadata?.resourceVersion, signal: control.signal }));
+  try {
+    await api.create({ metadata: { name: 'second' } });
+    await c.next(named('second')('ADDED'));
+    assert.equal(w.events.length, count, 'the aborted watch got nothing more');
+    assert.equal(t.client.connections().watches, 1, 'only the second watch holds a connection: nothing reconnected for the aborted one');
+  } finally {
+    control.abort();
+    await c.done;
+  }
+});
+
+test('once the signal aborted, no event is delivered, not even one the connection already brought in', async () => {
+  const ns = await t.namespace('abort-burst');
+  const api = Api.namespaced(t.client, ConfigMaps, ns);
+  const from = (await api.list()).metadata.resourceVersion;
+  const names = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+  const ac = new AbortController();
+  const watch = api.watch({ resourceVersion: from, signal: ac.signal });
+  // A second watch tells when the server has sent all twenty events, while nobody reads the first.
+  const control = new AbortController();
+  const c = collect(api.watch({ resourceVersion: from, signal: control.signal }));
+  let delivered = 0;
+  let afterAbort = 0;
+  try {
+    await Promise.all(names.map((name) => api.create({ metadata: { name } })));
+    await c.next(named(names.at(-1)!)('ADDED'));
+    await until('the control watch to have all twenty', () => c.events.length >= 20, 5000, 10);
+    for await (const _ of watch) {
+      if (ac.signal.aborted) afterAbort++;
+      delivered++;
+      ac.abort(); // at the first event, with the other nineteen already on their way
+    }
+  } finally {
+    ac.abort();
+    control.abort();
+    await c.done;
+  }
+  assert.equal(afterAbort, 0, `${afterAbort} events were delivered after the abort`);
+  assert.equal(delivered, 1);
 });
 
 test('breaking out of the for-await also releases the watch connection', async () => {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `npm run chaos`: the convergence suite (test/convergence) with many trials per
+# fault kind, from nothing: installs dependencies when needed, the local control
+# plane (built once, then cached), the build, then the trials. Prints a report —
+# trials per fault kind, objects checked, misses, worst time to converge — and
+# writes it to dist/chaos/last-report.json (every trial's outcome is in
+# dist/chaos/trials.jsonl).
+#
+#   KUBELOOP_CHAOS_TRIALS  trials per fault kind (default 6: 48 trials over 8 kinds)
+#   extra arguments        select test files, e.g. `npm run chaos -- leader-failover`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[chaos] installing dependencies (npm ci)…"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+bash scripts/install-control-plane.sh >/dev/null
+npm run build --silent
+
+export KUBELOOP_CHAOS_TRIALS="${KUBELOOP_CHAOS_TRIALS:-6}"
+mkdir -p dist/chaos
+export KUBELOOP_CHAOS_REPORT="$PWD/dist/chaos/trials.jsonl"
+: >"$KUBELOOP_CHAOS_REPORT"
+filters=("$@")
+[ ${#filters[@]} -gt 0 ] || filters=(convergence/)
+
+started=$(date +%s)
+status=0
+node scripts/run-tests.mjs "${filters[@]}" || status=$?
+elapsed=$(( $(date +%s) - started ))
+
+node - "$KUBELOOP_CHAOS_REPORT" dist/chaos/last-report.json "$elapsed" "$status" <<'EOF'
+const { readFileSync, writeFileSync } = require('node:fs');
+const [trialsFile, out, elapsed, status] = process.argv.slice(2);
+const outcomes = readFileSync(trialsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const kinds = new Map();
+for (const o of outcomes) {
+  const k = kinds.get(o.fault) ?? { fault: o.fault, trials: 0, objects: 0, misses: 0, worstConvergeMs: 0, notConverged: 0, unproven: 0 };
+  k.trials++;
+  k.objects += o.objects;
+  k.misses += o.misses.length;
+  // The worst time among trials that converged; the others are counted apart.
+  if (o.converged) k.worstConvergeMs = Math.max(k.worstConvergeMs, o.convergeMs);
+  else k.notConverged++;
+  if (o.faultProblems.length > 0) k.unproven++;
+  kinds.set(o.fault, k);
+}
+const rows = [...kinds.values()];
+const total = rows.reduce((t, k) => ({ trials: t.trials + k.trials, objects: t.objects + k.objects, misses: t.misses + k.misses,
+  worstConvergeMs: Math.max(t.worstConvergeMs, k.worstConvergeMs), notConverged: t.notConverged + k.notConverged, unproven: t.unproven + k.unproven }),
+  { trials: 0, objects: 0, misses: 0, worstConvergeMs: 0, notConverged: 0, unproven: 0 });
+const failures = outcomes.filter((o) => o.misses.length > 0 || o.faultProblems.length > 0)
+  .map(({ fault, trial, misses, faultProblems, evidence }) => ({ fault, trial, misses, faultProblems, evidence }));
+const report = { finishedAt: new Date().toISOString(), trialsPerKind: Number(process.env.KUBELOOP_CHAOS_TRIALS), elapsedSeconds: Number(elapsed),
+  testExitCode: Number(status), kinds: rows, total, failures };
+writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+
+const pad = (s, n) => String(s).padEnd(n);
+console.log(`\nconvergence under faults: ${total.trials} trials in ${elapsed} s`);
+console.log(`${pad('fault kind', 70)}${pad('trials', 8)}${pad('objects', 9)}${pad('misses', 8)}${pad('worst converge', 16)}${pad('not converged', 15)}unproven`);
+for (const k of [...rows, { fault: 'all', ...total }]) {
+  const worst = `${(k.worstConvergeMs / 1000).toFixed(2)} s`;
+  console.log(`${pad(k.fault, 70)}${pad(k.trials, 8)}${pad(k.objects, 9)}${pad(k.misses, 8)}${pad(worst, 16)}${pad(k.notConverged, 15)}${k.unproven}`);
+}
+for (const f of failures) console.log(`\n${f.fault}, trial ${f.trial}:\n  ${[...f.faultProblems.map((p) => `fault not proven: ${p}`), ...f.misses].join('\n  ')}`);
+console.log(`\nreport written to ${out}`);
+EOF
+exit "$status"

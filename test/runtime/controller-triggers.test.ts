@@ -19,11 +19,16 @@ describe('controller triggers against a real API server', () => {
     const cms = Api.namespaced(t.client, ConfigMaps, ns);
     const secrets = Api.namespaced(t.client, Secrets, ns);
     const owner = await cms.create({ metadata: { name: 'owner' } });
+    await cms.create({ metadata: { name: 'bystander' } });
     await secrets.create({
       metadata: { name: 'child', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata!.uid!, controller: true }] },
       stringData: { k: 'v' },
     });
-    await secrets.create({ metadata: { name: 'unowned' }, stringData: { k: 'v' } });
+    // Owned by a Secret that has the bystander's name: another kind, so not the bystander's child.
+    await secrets.create({
+      metadata: { name: 'not-ours', ownerReferences: [{ apiVersion: 'v1', kind: 'Secret', name: 'bystander', uid: '4f3c2b1a-0000-4000-8000-000000000001' }] },
+      stringData: { k: 'v' },
+    });
     const runs: Run[] = [];
     const waiter = new Waiter();
     const running = runInBackground(new Controller(cms).owns(secrets), async (cm) => {
@@ -31,15 +36,17 @@ describe('controller triggers against a real API server', () => {
       waiter.notify();
       return Action.awaitChange();
     }, () => Action.awaitChange(), {});
-    await waiter.until('the first reconcile', () => runs.length >= 1);
+    await waiter.until('both initial reconciles', () => new Set(runs.map((r) => r.name)).size === 2);
+    const before = runs.length;
     const childRef = ObjectRef.of(Secrets, 'child', ns);
-    await secrets.delete('unowned');
+    // Deleted first: had it been mapped to the bystander, that run would start no later than the owner's.
+    await secrets.delete('not-ours');
     await secrets.delete('child');
     const expected = `related object updated: ${childRef}`;
-    await waiter.until('the owner reconciled for the deletion', () => runs.some((r) => r.name === 'owner' && r.reason === expected));
+    await waiter.until('the owner reconciled for the deletion', () => runs.slice(before).some((r) => r.name === 'owner' && r.reason === expected));
     await running.stop();
     assert.equal(expected, `related object updated: Secret.v1./child.${ns}`);
-    assert.ok(runs.every((r) => r.name === 'owner'));
+    assert.deepEqual(runs.slice(before).filter((r) => r.name !== 'owner'), [], 'the bystander was not reconciled for a child of another kind of owner');
   });
 
   test('a watches() mapper maps changes of another kind to the objects it names', async () => {

@@ -27,15 +27,28 @@ interface OpenWatch {
   pending: { text: string; written: () => void }[];
 }
 
+/** A response the proxy holds back: `answered` resolves once the server's answer is at the proxy; `release()` lets it through. */
+export interface HeldResponse {
+  answered: Promise<void>;
+  release(): void;
+}
+
+interface Hold {
+  match: (method: string, url: URL) => boolean;
+  answered: () => void;
+  released: Promise<void>;
+}
+
 /**
  * An HTTPS proxy that terminates TLS (its own self-signed certificate downstream,
  * the API server's trust chain upstream) so that it can write extra lines into
- * watch responses, between the server's own lines.
+ * watch responses, between the server's own lines, or hold a response back.
  */
 export class InjectingProxy {
   /** Watch requests forwarded so far. */
   watchRequests = 0;
   private readonly watches = new Set<OpenWatch>();
+  private readonly holds: Hold[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -54,11 +67,17 @@ export class InjectingProxy {
     });
     const proxy = new InjectingProxy(server, (server.address() as { port: number }).port, certPem);
     server.on('request', (req, res) => {
-      const isWatch = new URL(req.url ?? '/', 'https://x').searchParams.get('watch') === 'true';
+      const url = new URL(req.url ?? '/', 'https://x');
+      const isWatch = url.searchParams.get('watch') === 'true';
       if (isWatch) proxy.watchRequests++;
+      const hold = proxy.takeHold(req.method ?? 'GET', url);
       const headers = { ...req.headers, host: target.host };
       delete headers.connection;
-      const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers, ca: upstream.caPem, agent: false }, (upRes) => {
+      const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers, ca: upstream.caPem, agent: false }, async (upRes) => {
+        if (hold) {
+          hold.answered();
+          await hold.released;
+        }
         const out = { ...upRes.headers };
         delete out['transfer-encoding'];
         delete out.connection;
@@ -87,6 +106,23 @@ export class InjectingProxy {
   /** `https://127.0.0.1:<port>` */
   get url(): string {
     return `https://127.0.0.1:${this.port}`;
+  }
+
+  /**
+   * Holds back the answer to the next request `match` accepts: it goes to the server at
+   * once, and its answer waits at the proxy until `release()`.
+   */
+  holdNext(match: (method: string, url: URL) => boolean): HeldResponse {
+    let answered!: () => void;
+    let release!: () => void;
+    const hold: Hold = { match, answered: () => answered(), released: new Promise<void>((r) => (release = r)) };
+    this.holds.push(hold);
+    return { answered: new Promise<void>((r) => (answered = r)), release: () => release() };
+  }
+
+  private takeHold(method: string, url: URL): Hold | undefined {
+    const i = this.holds.findIndex((h) => h.match(method, url));
+    return i === -1 ? undefined : this.holds.splice(i, 1)[0];
   }
 
   /**

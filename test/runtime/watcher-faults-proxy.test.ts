@@ -1,7 +1,9 @@
 /**
  * Watcher fault trials through a loopback TCP proxy in front of the API server:
  * connections cut at random moments, and connections stalled silently. After each
- * trial the store must hold exactly what a fresh list of the server holds.
+ * trial the store must hold exactly what a fresh list of the server holds, and the
+ * watcher must have resumed from its resourceVersion: no relist, and no 410 Gone
+ * (which a watch resumed from a wrong version would earn, and relist after).
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -34,7 +36,7 @@ test('after every connection is cut at random moments during churn, the store eq
   const direct = Api.namespaced(t.client, ConfigMaps, ns);
   await seed(direct, 10);
   const watched = new WatchedStore(Api.namespaced(viaProxy, ConfigMaps, ns), {}, ctx.signal);
-  const tally: FaultTally = { fault: 'connection cuts', trials: 0, restarts: 0, relists: 0, mismatches: 0, cuts: 0 };
+  const tally: FaultTally = { fault: 'connection cuts', trials: 0, restarts: 0, relists: 0, mismatches: 0, gone: 0, cuts: 0 };
   const problems: string[] = [];
   try {
     await watched.store.waitUntilReady();
@@ -54,6 +56,8 @@ test('after every connection is cut at random moments during churn, the store eq
       tally.trials++;
       tally.restarts += seen.errors.length;
       tally.relists += seen.init;
+      tally.gone = Number(tally.gone) + seen.gone;
+      if (seen.init > 0 || seen.gone > 0) problems.push(`trial ${trial}: the watcher relisted ${seen.init} times (${seen.gone} 410 Gone) instead of resuming from its resourceVersion`);
       tally.cuts = Number(tally.cuts) + cuts;
       if (mismatch.length > 0) {
         tally.mismatches++;
@@ -76,7 +80,7 @@ test('a silently stalled connection is noticed by the idle timeout, and the stor
   const direct = Api.namespaced(t.client, ConfigMaps, ns);
   await seed(direct, 10);
   const watched = new WatchedStore(Api.namespaced(viaProxy, ConfigMaps, ns), { idleTimeoutMs }, ctx.signal);
-  const tally: FaultTally = { fault: 'silent stalls', trials: 0, restarts: 0, relists: 0, mismatches: 0, noticedAfterMs: '' };
+  const tally: FaultTally = { fault: 'silent stalls', trials: 0, restarts: 0, relists: 0, mismatches: 0, gone: 0, noticedAfterMs: '' };
   const noticed: number[] = [];
   const problems: string[] = [];
   try {
@@ -105,6 +109,8 @@ test('a silently stalled connection is noticed by the idle timeout, and the stor
       tally.trials++;
       tally.restarts += seen.errors.length;
       tally.relists += seen.init;
+      tally.gone = Number(tally.gone) + seen.gone;
+      if (seen.init > 0 || seen.gone > 0) problems.push(`trial ${trial}: the watcher relisted ${seen.init} times (${seen.gone} 410 Gone) instead of resuming from its resourceVersion`);
       noticed.push(noticedAfterMs);
       if (mismatch.length > 0) {
         tally.mismatches++;

@@ -1,14 +1,16 @@
 /**
  * Watcher fault trials: kube-apiserver killed (SIGKILL) mid-watch and started again
  * on the same port while writers keep trying. After each trial the store must hold
- * exactly what a fresh list of the server holds.
+ * exactly what a fresh list of the server holds, and every relist must have been
+ * forced by a 410 Gone: a restarted API server may no longer keep the watcher's
+ * resourceVersion, but any other failure resumes from it.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Api, ConfigMaps, setLogFilter, type Client } from '../../src/index.js';
 import { clientFor, useCluster } from '../support/cluster.js';
-import { Churn, WatchedStore, converge, names, randomMs, seed, summary, type FaultTally } from '../support/watch-harness.js';
+import { Churn, WatchedStore, converge, errorDigest, names, randomMs, seed, summary, type FaultTally } from '../support/watch-harness.js';
 
 // The watcher warns on every error; the summary line says what matters here.
 if (!process.env.KUBELOOP_LOG) setLogFilter('info,kubeloop::watcher=error');
@@ -24,7 +26,7 @@ test('after kube-apiserver is killed and restarted mid-watch, the store equals a
   // Its own client: the watcher's connections are not the writers'.
   watchClient = clientFor(t.cluster);
   const watched = new WatchedStore(Api.namespaced(watchClient, ConfigMaps, ns), {}, ctx.signal);
-  const tally: FaultTally = { fault: 'apiserver kill+restart', trials: 0, restarts: 0, relists: 0, mismatches: 0, failedWrites: 0 };
+  const tally: FaultTally = { fault: 'apiserver kill+restart', trials: 0, restarts: 0, relists: 0, mismatches: 0, gone: 0, failedWrites: 0 };
   const problems: string[] = [];
   const restartMs: number[] = [];
   try {
@@ -47,6 +49,8 @@ test('after kube-apiserver is killed and restarted mid-watch, the store equals a
       tally.trials++;
       tally.restarts += seen.errors.length;
       tally.relists += seen.init;
+      tally.gone = Number(tally.gone) + seen.gone;
+      if (seen.relistsWithoutGone > 0) problems.push(`trial ${trial}: ${seen.relistsWithoutGone} of ${seen.init} relists came without a 410 Gone (errors: ${errorDigest(seen.errors)})`);
       tally.failedWrites = Number(tally.failedWrites) + churn.failures;
       if (mismatch.length > 0) {
         tally.mismatches++;

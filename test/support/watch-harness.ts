@@ -19,11 +19,17 @@ export function clientVia(cluster: LocalCluster, server: string, ca = cluster.ca
   return new Client({ server, namespace: 'default', tls: { ca, rejectUnauthorized: true }, auth: { type: 'token', token: cluster.token }, source: 'test' });
 }
 
+/** How relists came about: after a `410 Gone` (as they must), or otherwise (a watch that should have resumed). */
+type Relists = { gone: number; relistsAfterGone: number; relistsWithoutGone: number };
+
 /** A point in a WatchedStore's history; `since(mark)` tells what happened after it. */
 export interface Mark {
   counts: Counts;
   errors: number;
+  relists: Relists;
 }
+
+const isGone = (e: Error | undefined): boolean => e instanceof ApiError && e.code === 410;
 
 /** Quick retries, so trials do not spend their time in backoff. */
 export const fastBackoff = (): ExponentialBackoff => new ExponentialBackoff({ initialMs: 50, maxMs: 500 });
@@ -36,6 +42,8 @@ export class WatchedStore {
   readonly store = new Store(ConfigMaps);
   readonly counts: Counts = { init: 0, initApply: 0, initDone: 0, apply: 0, delete: 0, error: 0 };
   readonly errors: Error[] = [];
+  /** `gone`: 410 errors. A relist (an `init` after the first) is counted by the error just before it. */
+  readonly relists: Relists = { gone: 0, relistsAfterGone: 0, relistsWithoutGone: 0 };
   /** A hook that runs on every event before the next one is pulled. */
   onEvent?: (event: WatcherEvent<ConfigMap>) => Promise<void> | void;
   readonly done: Promise<void>;
@@ -49,8 +57,15 @@ export class WatchedStore {
     this.done = (async () => {
       try {
         for await (const event of reflector(this.store, watcher(api, { backoff: fastBackoff, ...config, signal }))) {
+          if (event.type === 'init' && this.counts.init > 0) {
+            if (isGone(this.errors.at(-1))) this.relists.relistsAfterGone++;
+            else this.relists.relistsWithoutGone++;
+          }
           this.counts[event.type]++;
-          if (event.type === 'error') this.errors.push(event.error);
+          if (event.type === 'error') {
+            this.errors.push(event.error);
+            if (isGone(event.error)) this.relists.gone++;
+          }
           await this.onEvent?.(event);
           for (const check of [...this.waiters]) check();
         }
@@ -62,13 +77,14 @@ export class WatchedStore {
   }
 
   mark(): Mark {
-    return { counts: { ...this.counts }, errors: this.errors.length };
+    return { counts: { ...this.counts }, errors: this.errors.length, relists: { ...this.relists } };
   }
 
-  /** Events counted after `mark`, and the errors among them. */
-  since(mark: Mark): Counts & { errors: Error[] } {
-    const d = { ...this.counts, errors: this.errors.slice(mark.errors) };
+  /** Events counted after `mark`, the errors among them, and how the relists among them came about. */
+  since(mark: Mark): Counts & Relists & { errors: Error[] } {
+    const d = { ...this.counts, ...this.relists, errors: this.errors.slice(mark.errors) };
     for (const k of Object.keys(mark.counts) as (keyof Counts)[]) d[k] -= mark.counts[k];
+    for (const k of Object.keys(mark.relists) as (keyof Relists)[]) d[k] -= mark.relists[k];
     return d;
   }
 

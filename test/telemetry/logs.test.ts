@@ -118,6 +118,20 @@ describe('logs', () => {
     assert.match(res.stderr, /KUBELOOP_LOG: directive "kubeloop=loud" has an unknown level "loud"/);
   });
 
+  test('fields named authorization, token, password, clientKey, privateKey or cookie are [redacted] at the top level and one and two levels down', () => {
+    const { lines, raw } = captureLogs('info');
+    const names = ['authorization', 'token', 'password', 'clientKey', 'privateKey', 'cookie'];
+    for (const name of names) {
+      logger('app').info({ [name]: `top-${name}-s3cr3t`, outer: { [name]: `one-${name}-s3cr3t`, inner: { [name]: `two-${name}-s3cr3t` } }, [`${name}Hint`]: 'kept' }, name);
+    }
+    const byName = names.map((name) => {
+      const line = lines.find((l) => l.msg === name) as Record<string, any>;
+      return [line[name], line.outer[name], line.outer.inner[name], line[`${name}Hint`]];
+    });
+    assert.deepEqual(byName, names.map(() => ['[redacted]', '[redacted]', '[redacted]', 'kept']), 'each of the six names, at each depth; other fields stay');
+    assert.ok(!raw.join('').includes('s3cr3t'), 'no secret value reached a line');
+  });
+
   test('the bearer token never reaches a log line, at any level, even on a 401 or when a caller logs headers', async () => {
     const ns = await t.namespace();
     const { raw } = captureLogs('trace');

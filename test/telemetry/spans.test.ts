@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
-import { Action, Api, Client, ConfigMaps, Controller, Patch, instrument, withSpan } from '../../src/index.js';
+import { Action, Api, Client, ConfigMaps, Controller, Namespaces, Patch, instrument, withSpan } from '../../src/index.js';
 import { setupTracing, type Tracing } from '../../src/telemetry/tracing-setup.js';
 import { useCluster } from '../support/cluster.js';
 import { runInBackground, Waiter } from '../support/controller.js';
@@ -86,6 +86,82 @@ describe('spans', () => {
     assert.equal(get.status.code, SpanStatusCode.ERROR);
     await assert.rejects(api.patchStatus('missing', Patch.merge({})));
     assert.ok(exporter.getFinishedSpans().some((s) => s.name === 'patch_status'));
+  });
+
+  test('every API verb is a client span of its name with method, path and status; a watch span ends when the response headers arrive', async () => {
+    const ns = await t.namespace();
+    const api = Api.namespaced(t.client, ConfigMaps, ns);
+    const namespaces = Api.all(t.client, Namespaces);
+    const abort = new AbortController();
+    let watchSpanEndedWhileOpen = false;
+    await withSpan('outer', {}, async () => {
+      const created = await api.create({ metadata: { name: 'verbs' } });
+      // Without a resourceVersion the watch starts with an ADDED for the existing object.
+      for await (const event of api.watch({ signal: abort.signal })) {
+        // The watch is open and streaming: its span has already ended.
+        watchSpanEndedWhileOpen = exporter.getFinishedSpans().some((sp) => sp.name === 'watch');
+        if (event.type === 'ADDED') break;
+      }
+      await api.get('verbs');
+      await api.list();
+      await api.replace('verbs', { ...created, data: { v: '1' } });
+      await api.patch('verbs', Patch.merge({ data: { v: '2' } }));
+      await api.delete('verbs');
+      const own = await namespaces.getStatus(ns);
+      await namespaces.patchStatus(ns, Patch.merge({ status: { phase: 'Active' } }));
+      await namespaces.replaceStatus(ns, own);
+    });
+    abort.abort();
+    assert.ok(watchSpanEndedWhileOpen, 'the watch span had ended while the watch was still delivering events');
+    const spans = exporter.getFinishedSpans();
+    const client = childrenOf(spans, spans.find((sp) => sp.name === 'outer')!);
+    assert.ok(client.every((sp) => sp.kind === 2 /* CLIENT */));
+    const seen = client.map((sp) => [sp.name, sp.attributes['kube.verb'], sp.attributes['http.request.method'], sp.attributes['http.response.status_code'], sp.status.code]);
+    const ok = SpanStatusCode.UNSET;
+    assert.deepEqual(seen, [
+      ['create', 'create', 'POST', 201, ok],
+      ['watch', 'watch', 'GET', 200, ok],
+      ['get', 'get', 'GET', 200, ok],
+      ['list', 'list', 'GET', 200, ok],
+      ['update', 'update', 'PUT', 200, ok],
+      ['patch', 'patch', 'PATCH', 200, ok],
+      ['delete', 'delete', 'DELETE', 200, ok],
+      ['get_status', 'get_status', 'GET', 200, ok],
+      ['patch_status', 'patch_status', 'PATCH', 200, ok],
+      ['update_status', 'update_status', 'PUT', 200, ok],
+    ]);
+    assert.deepEqual(client.filter((sp) => sp.name.endsWith('_status')).map((sp) => sp.attributes['url.path']), Array(3).fill(`/api/v1/namespaces/${ns}/status`));
+  });
+
+  test('a 5xx answer marks the client span as an error with its status code; a request that got no answer is an error span without one', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"kind":"Status","apiVersion":"v1","status":"Failure","code":500,"reason":"InternalError","message":"boom"}');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    const config = { namespace: 'default', tls: { rejectUnauthorized: true }, auth: { type: 'none' as const }, source: 'test' };
+    const failing = new Client({ ...config, server: `http://127.0.0.1:${port}` });
+    // A port nobody listens on: the connection is refused.
+    const closed = new Client({ ...config, server: 'http://127.0.0.1:1' });
+    try {
+      await withSpan('outer', {}, async () => {
+        await assert.rejects(Api.namespaced(failing, ConfigMaps, 'default').get('x'), /boom/);
+        await assert.rejects(Api.namespaced(closed, ConfigMaps, 'default').list(), /connection refused/);
+      });
+    } finally {
+      await failing.close();
+      await closed.close();
+      server.close();
+    }
+    const spans = exporter.getFinishedSpans();
+    const under = childrenOf(spans, spans.find((sp) => sp.name === 'outer')!);
+    const get = under.filter((sp) => sp.name === 'get');
+    const list = under.filter((sp) => sp.name === 'list');
+    assert.deepEqual(get.map((sp) => [sp.attributes['http.response.status_code'], sp.status.code]), [[500, SpanStatusCode.ERROR]], 'one attempt: a 500 is not retried');
+    assert.deepEqual(list.map((sp) => [sp.attributes['http.response.status_code'], sp.status.code]), [[undefined, SpanStatusCode.ERROR]]);
+    assert.match(list[0]!.status.message ?? '', /connection refused/);
   });
 
   test('instrument() wraps a user function in a span with its fields, under the current span', async () => {

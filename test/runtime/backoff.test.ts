@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
 import { Action, ExponentialBackoff, ObjectRef, ResetTimerBackoff, backoffErrorPolicy, defaultWatcherBackoff, ConfigMaps } from '../../src/index.js';
 
 describe('backoff', () => {
@@ -35,6 +35,35 @@ describe('backoff', () => {
     let last = 0;
     for (let i = 0; i < 20; i++) last = b.next()!;
     assert.ok(last <= 30_000 && last >= 22_500, `capped delay ${last}`);
+  });
+
+  test('the default watcher backoff doubles (with jitter) and starts over after 120 s of calm, not before', () => {
+    // Its calm clock is Date.now, read when the backoff is made: mock it first.
+    mock.timers.enable({ apis: ['Date'], now: 0 });
+    try {
+      const b = defaultWatcherBackoff();
+      const within = (d: number | undefined, base: number) => d !== undefined && d >= base * 0.75 && d <= base * 1.25;
+      const first = [b.next(), b.next(), b.next()];
+      assert.ok([800, 1600, 3200].every((base, i) => within(first[i], base)), `first delays ${first}`);
+      mock.timers.tick(120_000);
+      const after120 = b.next();
+      assert.ok(within(after120, 6400), `after exactly 120 s it goes on doubling: ${after120}`);
+      mock.timers.tick(120_001);
+      const afterCalm = b.next();
+      assert.ok(within(afterCalm, 800), `after more than 120 s of calm it starts over: ${afterCalm}`);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  test('the backoff error policy by default: 5 ms doubling per failure, capped at 5 minutes', () => {
+    const policy = backoffErrorPolicy(ConfigMaps);
+    const obj = { metadata: { name: 'a', namespace: 'ns' } };
+    const delays = Array.from({ length: 20 }, () => (policy(obj, new Error('x'), undefined) as Action).requeueAfterMs);
+    assert.deepEqual(delays, Array.from({ length: 20 }, (_, n) => Math.min(300_000, 5 * 2 ** n)));
+    assert.equal(delays.at(-1), 300_000);
+    policy.onSuccess!(ObjectRef.from(ConfigMaps, obj));
+    assert.equal((policy(obj, new Error('x'), undefined) as Action).requeueAfterMs, 5, 'a success starts it over');
   });
 
   test('the backoff error policy doubles per object from 5 ms and resets after a success', () => {

@@ -195,12 +195,12 @@ describe('leader election across processes', () => {
     const gaps = intervals.slice(1).map((iv, i) => iv.start - intervals[i]!.end);
     console.log(`# gaps between one leader's end and the next one's start: min ${ms(Math.min(...gaps))}, max ${ms(Math.max(...gaps))}`);
     for (const r of fleet.replicas) assert.deepEqual(r.reconcilesOutsideLeadership(), [], `${r.name} reconciled while not leading`);
-    // A replica that leads again after a cut schedules every object anew.
-    const rejoined = fleet.replicas.filter((r) => r.all('leading').length > 1);
-    for (const r of rejoined) {
-      const again = r.all('leading')[1]!;
-      assert.equal(r.first('reconcile', again.t)?.rest.join(' '), '"bulk reconcile requested"');
-    }
+    // Every new leader — a follower taking over, or a replica leading again after a cut — schedules every object anew.
+    const firstReasons = intervals.slice(1).map((iv) => {
+      const replica = fleet.replicas.find((r) => r.name === iv.replica)!;
+      return `${iv.replica}: ${replica.first('reconcile', iv.start - 0.1)?.rest.join(' ')}`;
+    });
+    assert.deepEqual(firstReasons, intervals.slice(1).map((iv) => `${iv.replica}: "bulk reconcile requested"`), 'the first reconcile of each new leader');
     assert.ok((await leases.get('le')).spec!.leaseTransitions! >= 10);
   });
 
@@ -223,7 +223,8 @@ describe('leader election across processes', () => {
     console.log(`# cut-off leader stopped ${ms(stoppedAfter)} after the cut (renew deadline ${DEADLINE_MS} ms); the next leader started ${ms(gap)} later`);
     assert.equal(stopped.rest[0], 'renew-deadline');
     assert.ok(stoppedAfter <= DEADLINE_MS + 100, `stopped ${ms(stoppedAfter)} after the cut`);
-    assert.ok(gap > 0, `the next leader started ${ms(-gap)} before the old one stopped`);
+    // The leader stops a renew deadline after it sent its last renewal; followers wait a lease duration from seeing it.
+    assert.ok(gap >= LEASE_MS - DEADLINE_MS, `the next leader started ${ms(gap)} after the old one stopped, less than lease duration - renew deadline (${LEASE_MS - DEADLINE_MS} ms)`);
     assert.ok(leader.all('attempt-failed', cutAt).some((l) => l.rest[0] === 'renew'), 'it tried to renew');
     assert.deepEqual(leader.all('reconcile', stopped.t), [], 'no reconcile started after it stopped');
     assert.deepEqual(exit, { code: 1, signal: null }, 'onLost exit: the process exits non-zero');
@@ -379,6 +380,41 @@ describe('leader election in one process', () => {
       configureLogging();
       await client?.close();
       await tracing.shutdown();
+    }
+  });
+
+  test('a renewal stalled on a silent connection is abandoned at half the renew deadline, and the next attempt keeps the lease', async () => {
+    const ns = await t.namespace('le');
+    const leases = Api.namespaced(t.client, Leases, ns);
+    const stall = await proxy();
+    const client = clientVia(t.cluster, stall.url);
+    // Renew deadline 3 s: each attempt gets 1.5 s, which leaves time for another after a stalled one and a retry period.
+    const deadlineMs = 3000;
+    const elector = new LeaderElector(client, { name: 'stall', namespace: ns, identity: 'stalled', leaseDurationMs: 4000, renewDeadlineMs: deadlineMs, retryPeriodMs: RETRY_MS });
+    try {
+      const leadership = await elector.acquire();
+      const failed = new Promise<{ error: Error; phase: string; at: number; wall: number }>((resolve) => {
+        elector.once('attemptFailed', (error, phase) => resolve({ error, phase, at: performance.now(), wall: Date.now() }));
+      });
+      // The connection that carries the next renewal goes silent in both directions; the others, and new ones, work.
+      stall.stallNextRequest();
+      const failure = await failed;
+      assert.equal(stall.counts.stalled, 1, 'one connection was stalled');
+      const sentAt = stall.firstHeldRequestAt;
+      assert.ok(sentAt !== undefined, 'a renewal was sent into the stalled connection');
+      const waited = failure.at - sentAt;
+      console.log(`# a stalled renewal was abandoned ${ms(waited)} after it was sent (renew deadline ${deadlineMs} ms)`);
+      assert.equal(failure.phase, 'renew');
+      assert.match(failure.error.message, /the renew attempt got no answer within 1500 ms/);
+      assert.ok(waited >= deadlineMs / 2 - 20 && waited <= deadlineMs / 2 + SLACK_MS, `abandoned ${ms(waited)} after it was sent`);
+      // The next attempt, on a fresh connection, renews in time.
+      const renewed = await watchLease(leases, 'stall', 'a renewal after the stalled attempt', (l) => Date.parse(l.spec?.renewTime ?? '') > failure.wall);
+      assert.equal(renewed.spec?.holderIdentity, 'stalled');
+      assert.equal(leadership.aborted, false, 'leadership never lapsed');
+      assert.equal(elector.isLeader, true);
+    } finally {
+      await elector.release();
+      await client.close();
     }
   });
 

@@ -19,8 +19,11 @@ interface Link {
 export class TcpProxy {
   /** What happened so far. */
   readonly counts = { accepted: 0, cut: 0, stalled: 0, refused: 0, closedWhileStalled: 0 };
+  /** When (performance.now()) the client first sent bytes into a stalled connection since the last `stall()`: a request that will get no answer. */
+  firstHeldRequestAt?: number;
   private readonly links = new Set<Link>();
   private blocked = false;
+  private stallOnNextRequest = false;
 
   private constructor(
     private readonly server: Server,
@@ -64,7 +67,15 @@ export class TcpProxy {
     const forward = (from: Socket, to: Socket, held: (Buffer | null)[]) => {
       // A stalled link keeps reading (so it notices a close) but holds the bytes back.
       from.on('data', (chunk: Buffer) => {
-        if (link.stalled) held.push(chunk);
+        if (this.stallOnNextRequest && from === client && !link.stalled) {
+          this.stallOnNextRequest = false;
+          link.stalled = true;
+          this.counts.stalled++;
+        }
+        if (link.stalled) {
+          if (from === client) this.firstHeldRequestAt ??= performance.now();
+          held.push(chunk);
+        }
         else if (!to.write(chunk)) from.pause();
       });
       to.on('drain', () => from.resume());
@@ -98,6 +109,7 @@ export class TcpProxy {
 
   /** Stops forwarding on every open connection in both directions, keeping the sockets open. New connections work. */
   stall(): number {
+    this.firstHeldRequestAt = undefined;
     let n = 0;
     for (const link of this.links) {
       if (link.stalled) continue;
@@ -106,6 +118,16 @@ export class TcpProxy {
     }
     this.counts.stalled += n;
     return n;
+  }
+
+  /**
+   * Stalls (as `stall()` does) only the connection on which the client sends its next
+   * bytes — its next request — from those bytes on: that request gets no answer,
+   * while other connections, open or new, work.
+   */
+  stallNextRequest(): void {
+    this.firstHeldRequestAt = undefined;
+    this.stallOnNextRequest = true;
   }
 
   /** Forwards again on stalled connections (the bytes held meanwhile go first). */

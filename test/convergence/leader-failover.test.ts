@@ -66,7 +66,7 @@ test('after the leader is killed or stopped while objects change, the replicas t
       if (handedOverAfterMs < 0) misses.push(`${next.name} started leading ${-handedOverAfterMs} ms before ${first.name} stopped`);
       if (writer.writes === writesBefore) faultProblems.push('the writer wrote nothing during the fail-over');
       report.add({
-        fault, trial, objects: verdict.objects, misses, converged: verdict.converged, convergeMs: verdict.convergeMs, faultProblems,
+        fault, trial, objects: verdict.objects, misses, excused: verdict.excused, converged: verdict.converged, convergeMs: verdict.convergeMs, faultProblems,
         evidence: {
           signal, from: first.name, to: next.name, handedOverAfterMs: Math.round(handedOverAfterMs),
           writes: writer.writes - writesBefore, reconciles: ledger.reconciles, writeFailures: writer.failures,

@@ -115,7 +115,7 @@ test('objects created and changed right after kube-apiserver is killed and resta
         misses.push(`reconcile_errors_total{error="object_not_found"} rose by ${notFoundErrors}; not-found results for ${JSON.stringify(notFound)}`);
       }
       report.add({
-        fault, trial, objects: 2, misses, converged: reconciledAfterMs !== undefined, convergeMs: reconciledAfterMs ?? BOUND_MS,
+        fault, trial, objects: 2, misses, excused: [], converged: reconciledAfterMs !== undefined, convergeMs: reconciledAfterMs ?? BOUND_MS,
         faultProblems: [
           ...(restarted ? [] : ['the API server pid did not change']),
           ...(relists > 0 ? [] : ['the controller did not relist after the writes (the restart forced no 410 Gone)']),

@@ -41,8 +41,8 @@ export class ConvergenceReplica {
           ledger.saw({ uid, name: objName, resourceVersion, gen }, at);
           break;
         }
-        case 'finalized': ledger.finalized(rest[0]!); break;
-        case 'cleanup': ledger.cleanedUp(rest[0]!); break;
+        case 'finalized': ledger.finalized(rest[0]!, rest[1]!, at); break;
+        case 'cleanup': ledger.cleanedUp(rest[0]!, rest[1]!, at); break;
         case 'concurrent': ledger.concurrent(`${rest[0]} (in ${this.name})`, at); break;
         case 'notfound': ledger.objectNotFound(rest[0]!, at); break;
       }

@@ -24,8 +24,10 @@ export class Ledger implements ReconcileSink {
   readonly last = new Map<string, SeenState & { at: number }>();
   /** uid → times cleanup ran. */
   readonly cleanups = new Map<string, number>();
-  /** uids the finalizer was added to. */
-  readonly finalizedUids = new Set<string>();
+  /** uid → name of an object the finalizer was added to, and when that was reported. */
+  readonly finalizedUids = new Map<string, { name: string; at: number }>();
+  /** Name → what happened to it, as `[wall clock ms, what]`, for the details of a miss. */
+  readonly history = new Map<string, [number, string][]>();
   readonly concurrentRuns: { name: string; at: number }[] = [];
   /** `ObjectNotFoundError` results, by object name. */
   readonly notFound: { name: string; at: number }[] = [];
@@ -38,31 +40,44 @@ export class Ledger implements ReconcileSink {
     const prev = this.last.get(state.uid);
     if (!prev || prev.at <= at) this.last.set(state.uid, { ...state, at });
     this.reconciles++;
+    this.note(state.name, `reconciled rv ${state.resourceVersion} gen ${state.gen}`, at);
     this.notify();
   }
 
-  finalized(uid: string): void {
-    this.finalizedUids.add(uid);
+  finalized(uid: string, name: string, at = wallClock()): void {
+    this.finalizedUids.set(uid, { name, at });
+    this.note(name, `finalizer added (uid ${uid})`, at);
     this.notify();
   }
 
-  cleanedUp(uid: string): void {
+  cleanedUp(uid: string, name: string, at = wallClock()): void {
     this.cleanups.set(uid, (this.cleanups.get(uid) ?? 0) + 1);
+    this.note(name, 'cleanup ran', at);
     this.notify();
   }
 
   concurrent(name: string, at = wallClock()): void {
     this.concurrentRuns.push({ name, at });
+    this.note(name, 'a second reconcile started while one ran', at);
   }
 
   objectNotFound(name: string, at = wallClock()): void {
     this.notFound.push({ name, at });
+    this.note(name, 'ObjectNotFoundError', at);
     this.notify();
   }
 
-  error(error: Error): void {
+  /** An error of the result stream; a failed reconcile of `name` also goes into its history. */
+  error(error: Error, name?: string, at = wallClock()): void {
     this.errors.push(error);
+    if (name) this.note(name, `failed: ${error.message}`, at);
     this.notify();
+  }
+
+  note(name: string, what: string, at = wallClock()): void {
+    const h = this.history.get(name) ?? [];
+    h.push([at, what]);
+    this.history.set(name, h);
   }
 
   /** Resolves once `check()` holds, checked now and after every report (at least every 250 ms); rejects after `timeoutMs`. */
@@ -101,6 +116,20 @@ export interface Verdict {
   objects: number;
   /** One line per object (or event) that broke the contract: object, what was reconciled, what was expected. */
   misses: string[];
+  /**
+   * Objects the API server deleted at once although adding the finalizer had just
+   * succeeded: kube-apiserver's own race between a delete and a concurrent
+   * finalizer update (kubernetes/kubernetes#77988, unfixed in the 1.20 the tests
+   * run). Nothing a controller can do; counted apart, not as misses.
+   */
+  excused: string[];
+}
+
+/** What the writer and the controller did to `name`, in order, with times relative to the first: for the details of a miss. */
+function story(name: string, ledger: Ledger, writer: Writer): string {
+  const events = [...(ledger.history.get(name) ?? []), ...(writer.history.get(name) ?? [])].sort((a, b) => a[0] - b[0]);
+  const t0 = events[0]?.[0] ?? 0;
+  return `history of ${name}: ${events.map(([at, what]) => `+${Math.round(at - t0)} ms ${what}`).join(' | ') || 'none'}`;
 }
 
 /** Why `obj` is not at the fixed point yet, or undefined when it is. */
@@ -139,21 +168,28 @@ export async function judge(api: Api<ConfigMap>, ledger: Ledger, writer: Writer,
     if (now > deadline) break;
     await wait;
   }
-  const misses = left.map((l) => `not converged ${boundMs} ms after the last write: ${l}`);
+  const misses = left.map((l) => `not converged ${boundMs} ms after the last write: ${l}; ${story(l.slice(0, l.indexOf(':')), ledger, writer)}`);
 
   const live = new Map(items.map((o) => [o.metadata!.name!, o]));
   const liveUids = new Set(items.map((o) => o.metadata!.uid!));
   for (const { name, at } of ledger.notFound) {
     const deletedAt = writer.deletedAt.get(name);
-    if (live.has(name)) misses.push(`ObjectNotFoundError for ${name}, which exists (rv ${live.get(name)!.metadata!.resourceVersion})`);
-    else if (deletedAt === undefined || deletedAt > at) misses.push(`ObjectNotFoundError for ${name} before anyone deleted it`);
+    if (live.has(name)) misses.push(`ObjectNotFoundError for ${name}, which exists (rv ${live.get(name)!.metadata!.resourceVersion}); ${story(name, ledger, writer)}`);
+    else if (deletedAt === undefined || deletedAt > at) misses.push(`ObjectNotFoundError for ${name} before anyone deleted it; ${story(name, ledger, writer)}`);
   }
   for (const { name } of ledger.concurrentRuns) misses.push(`${name} was reconciled concurrently with itself`);
   let deletedChecked = 0;
-  for (const uid of ledger.finalizedUids) {
+  const excused: string[] = [];
+  for (const [uid, { name, at }] of ledger.finalizedUids) {
     if (liveUids.has(uid)) continue;
     deletedChecked++;
-    if (!ledger.cleanups.has(uid)) misses.push(`the object with uid ${uid} carried the finalizer and is gone, but its cleanup never ran`);
+    if (ledger.cleanups.has(uid)) continue;
+    const line = `${name} (uid ${uid}) carried the finalizer and is gone, but its cleanup never ran; ${story(name, ledger, writer)}`;
+    // The delete was sent before the finalizer was reported added, and answered "deleted at once":
+    // the server decided on the copy without the finalizer and then removed the one with it.
+    const raced = writer.deletedAt.get(name)! < at && writer.deletedAtOnce.has(name);
+    if (raced) excused.push(`kubernetes/kubernetes#77988: ${line}`);
+    else misses.push(line);
   }
-  return { converged: left.length === 0, convergeMs: Math.round(convergeMs), objects: items.length + deletedChecked, misses };
+  return { converged: left.length === 0, convergeMs: Math.round(convergeMs), objects: items.length + deletedChecked, misses, excused };
 }

@@ -20,6 +20,8 @@ export interface TrialOutcome {
   trial: number;
   objects: number;
   misses: string[];
+  /** Not misses: the API server's own finalizer race (see `Verdict.excused` in convergence-oracle.ts). */
+  excused: string[];
   converged: boolean;
   convergeMs: number;
   /** The trial's fault did not (provably) happen: the trial proves nothing. */
@@ -32,6 +34,7 @@ interface Tally {
   trials: number;
   objects: number;
   misses: number;
+  excused: number;
   /** The worst time to converge among the trials that converged; the others are counted in `notConverged`. */
   worstConvergeMs: number;
   notConverged: number;
@@ -44,18 +47,20 @@ export class ChaosReport {
 
   add(outcome: TrialOutcome): void {
     this.outcomes.push(outcome);
-    const t = this.tallies.get(outcome.fault) ?? { trials: 0, objects: 0, misses: 0, worstConvergeMs: 0, notConverged: 0, unproven: 0 };
+    const t = this.tallies.get(outcome.fault) ?? { trials: 0, objects: 0, misses: 0, excused: 0, worstConvergeMs: 0, notConverged: 0, unproven: 0 };
     t.trials++;
     t.objects += outcome.objects;
     t.misses += outcome.misses.length;
+    t.excused += outcome.excused.length;
     if (outcome.converged) t.worstConvergeMs = Math.max(t.worstConvergeMs, outcome.convergeMs);
     else t.notConverged++;
     if (outcome.faultProblems.length > 0) t.unproven++;
     this.tallies.set(outcome.fault, t);
     const file = process.env.KUBELOOP_CHAOS_REPORT;
     if (file) appendFileSync(file, `${JSON.stringify(outcome)}\n`);
-    console.log(`[convergence] ${outcome.fault} trial ${outcome.trial}: objects=${outcome.objects} misses=${outcome.misses.length} ` +
+    console.log(`[convergence] ${outcome.fault} trial ${outcome.trial}: objects=${outcome.objects} misses=${outcome.misses.length} excused=${outcome.excused.length} ` +
       `converged=${outcome.converged} convergeMs=${outcome.convergeMs} ${Object.entries(outcome.evidence).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    for (const line of outcome.excused) console.log(`[convergence]   excused: ${line}`);
   }
 
   /** The problems of every trial of `fault`, one line each: empty when all of them passed. */
@@ -68,7 +73,7 @@ export class ChaosReport {
   /** One line per fault kind. */
   summary(): string {
     return [...this.tallies]
-      .map(([fault, t]) => `[convergence] ${fault}: trials=${t.trials} objects=${t.objects} misses=${t.misses} worstConvergeMs=${t.worstConvergeMs} notConverged=${t.notConverged} unproven=${t.unproven}`)
+      .map(([fault, t]) => `[convergence] ${fault}: trials=${t.trials} objects=${t.objects} misses=${t.misses} excused=${t.excused} worstConvergeMs=${t.worstConvergeMs} notConverged=${t.notConverged} unproven=${t.unproven}`)
       .join('\n');
   }
 }

@@ -96,7 +96,7 @@ export async function controllerTrial(o: ControllerTrialOptions): Promise<TrialO
     for await (const r of controller.run(convergenceReconciler(api, ledger), retrySoon, {})) {
       if (r.ok) continue;
       if (r.error instanceof ObjectNotFoundError) ledger.objectNotFound(r.error.ref.name);
-      else ledger.error(r.error);
+      else ledger.error(r.error, r.ref?.name);
     }
   })();
 

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
-import { ApiError, Patch, type Api } from '../../src/index.js';
+import { ApiError, Patch, type Api, type Status } from '../../src/index.js';
 import { Waiter } from './controller.js';
 import { wallClock } from './leader-fleet.js';
 
@@ -32,6 +32,10 @@ export class Writer {
   lastWriteAt = 0;
   /** Name → when its delete was sent (wall clock, ms). */
   readonly deletedAt = new Map<string, number>();
+  /** Names whose delete answered that the object was removed at once (no finalizer held it). */
+  readonly deletedAtOnce = new Set<string>();
+  /** Name → the writes to it, as `[wall clock ms, what]`, for the details of a miss. */
+  readonly history = new Map<string, [number, string][]>();
   /** Notified after every write attempt. */
   readonly waiter = new Waiter();
   private readonly live: string[] = [];
@@ -111,31 +115,41 @@ export class Writer {
 
   private async create(strict = false): Promise<string> {
     const name = `${this.prefix}-${String(++this.seq).padStart(3, '0')}`;
-    this.lastWriteAt = wallClock();
-    await this.write(strict, () => this.api.create({ metadata: { name }, data: { gen: String(++this.gen) } }));
+    const gen = String(++this.gen);
+    await this.write(name, `create gen ${gen}`, strict, () => this.api.create({ metadata: { name }, data: { gen } }));
     this.live.push(name);
     return name;
   }
 
   private async change(name: string, strict = false): Promise<void> {
-    this.lastWriteAt = wallClock();
-    await this.write(strict, () => this.api.patch(name, Patch.merge({ data: { gen: String(++this.gen) } })));
+    const gen = String(++this.gen);
+    await this.write(name, `change to gen ${gen}`, strict, () => this.api.patch(name, Patch.merge({ data: { gen } })));
   }
 
   private async delete(name: string, strict = false): Promise<void> {
     // Out of the pool first: nobody changes an object that is going.
     this.live.splice(this.live.indexOf(name), 1);
-    this.lastWriteAt = wallClock();
-    this.deletedAt.set(name, this.lastWriteAt);
-    await this.write(strict, () => this.api.delete(name));
+    this.deletedAt.set(name, wallClock());
+    await this.write(name, 'delete', strict, async () => {
+      const answer = await this.api.delete(name);
+      if (answer.kind === 'Status' || !(answer as ConfigMap).metadata?.deletionTimestamp) this.deletedAtOnce.add(name);
+      return answer;
+    });
   }
 
   /** Counts an accepted write; a 404 is a miss (the object went meanwhile). Other errors throw. */
-  private async write(strict: boolean, op: () => Promise<unknown>): Promise<void> {
+  private async write(name: string, what: string, strict: boolean, op: () => Promise<ConfigMap | Status>): Promise<void> {
+    const h = this.history.get(name) ?? [];
+    this.history.set(name, h);
+    this.lastWriteAt = wallClock();
+    h.push([this.lastWriteAt, `${what} sent`]);
     try {
-      await op();
+      const answer = await op();
+      const m = answer.kind === 'Status' ? undefined : (answer as ConfigMap).metadata;
+      h.push([wallClock(), `${what} done${m ? `: rv ${m.resourceVersion}${m.deletionTimestamp ? ', deleting' : ''} finalizers ${JSON.stringify(m.finalizers ?? [])}` : ''}`]);
       this.writes++;
     } catch (e) {
+      h.push([wallClock(), `${what} failed: ${(e as Error).message}`]);
       if (strict || !(e instanceof ApiError && e.code === 404)) throw e;
     }
   }

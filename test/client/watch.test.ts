@@ -143,6 +143,30 @@ test('once the signal aborted, no event is delivered, not even one the connectio
   assert.equal(delivered, 1);
 });
 
+test('each open watch holds a connection of its own, outside the request pool: with 30 watches open, GETs still answer at once', async () => {
+  const ns = await t.namespace('many');
+  const api = Api.namespaced(t.client, ConfigMaps, ns);
+  await api.create({ metadata: { name: 'present' } });
+  await api.get('present'); // the request pool has its connection
+  const pool = t.client.connections().requests;
+  const aborts = Array.from({ length: 30 }, () => new AbortController());
+  // Without a resourceVersion each watch starts with an ADDED for the object: then it is open.
+  const watches = aborts.map((ac) => collect(api.watch({ signal: ac.signal })));
+  try {
+    await Promise.all(watches.map((w) => w.next(named('present')('ADDED'))));
+    assert.deepEqual(t.client.connections(), { requests: pool, watches: 30 }, 'one connection per watch; the pool untouched');
+    const start = performance.now();
+    for (let i = 0; i < 20; i++) await api.get('present');
+    const tookMs = performance.now() - start;
+    assert.ok(tookMs < 2000, `20 GETs took ${Math.round(tookMs)} ms with 30 watches open`);
+    assert.equal(t.client.connections().requests, pool, 'the GETs used the pool\'s connection');
+  } finally {
+    aborts.forEach((ac) => ac.abort());
+    await Promise.all(watches.map((w) => w.done));
+  }
+  await until('every watch connection to close', () => t.client.connections().watches === 0, 1000, 10);
+});
+
 test('breaking out of the for-await also releases the watch connection', async () => {
   const ns = await t.namespace('break');
   const api = Api.namespaced(t.client, ConfigMaps, ns);

@@ -31,7 +31,8 @@ export {
   LeaderElector, LeaderElectionConfigError, LeadershipLostError, resolveLeaderElectorOptions,
   type LeaderElectorEvents, type LeaderElectorOptions, type LeadershipLossReason, type ResolvedLeaderElectorOptions,
 } from './runtime/leader-election.js';
-export { ControllerError, ReconcilerFailedError, ObjectNotFoundError, QueueError } from './runtime/errors.js';
+export { ControllerError, ReconcilerFailedError, ObjectNotFoundError, QueueError, TriggerError, DuplicateControllerError } from './runtime/errors.js';
+export type { Trigger } from './runtime/triggers.js';
 export { backoffErrorPolicy, type ErrorPolicy, type BackoffPolicyOptions } from './runtime/error-policy.js';
 export { finalizer, type FinalizerHandlers } from './runtime/finalizer.js';
 export { Recorder, objectReference, type EventSpec, type Reporter } from './runtime/recorder.js';

@@ -18,7 +18,7 @@ import type { ErrorPolicy } from './error-policy.js';
 import type { LeaderElector } from './leader-election.js';
 import type { Predicate } from './predicates.js';
 import { Store } from './store.js';
-import { bulkSource, mainSource, ownedSource, watchedSource, type TriggerSource } from './triggers.js';
+import { bulkSource, mainSource, ownedSource, watchedSource, type Trigger, type TriggerSource } from './triggers.js';
 import type { WatcherConfig } from './watcher.js';
 
 export { ReconcileReason } from './reasons.js';
@@ -126,11 +126,16 @@ export class Controller<K extends KubeObject> {
   }
 
   /**
-   * Reconciles every object in the store each time `trigger` yields. The
-   * trigger's iterator is closed when the run ends; one that throws has stopped
-   * for good and fails `/livez`.
+   * Reconciles every object in the store each time `trigger` yields. Give it a
+   * function of the run's signal when a timer drives it, so the timer ends with
+   * the run; a plain iterable is closed when the run ends. A trigger that throws
+   * has stopped for good and fails `/livez`.
+   *
+   * @example
+   * import { setInterval } from 'node:timers/promises';
+   * controller.reconcileAllOn((signal) => setInterval(10 * 60_000, undefined, { signal }));
    */
-  reconcileAllOn(trigger: AsyncIterable<unknown>): this {
+  reconcileAllOn(trigger: Trigger): this {
     this.sources.push(bulkSource(this.store, trigger, `reconcileAllOn #${this.sources.filter((s) => s.name.startsWith('reconcileAllOn')).length + 1}`));
     return this;
   }

@@ -137,18 +137,28 @@ export function watchedSource<O extends KubeObject>(otherApi: Api<O>, mapper: (o
   };
 }
 
+/** A trigger: an async iterable, or a function that makes one from the run's signal (so its timers end with the run). */
+export type Trigger = AsyncIterable<unknown> | ((signal: AbortSignal) => AsyncIterable<unknown>);
+
 /**
- * Every object in `store` each time `trigger` yields. The trigger's iterator is
- * closed (`return()`) when the run ends, so a timer behind it does not keep the
- * process alive.
+ * Every object in `store` each time `trigger` yields. A trigger made from the
+ * run's signal ends with the run; a plain iterable is closed (`return()`) when
+ * the run ends — an async generator parked in a timer only sees that once the
+ * timer fires, which is why the signal form is the one to use for timers.
  */
-export function bulkSource<K extends KubeObject>(store: Store<K>, trigger: AsyncIterable<unknown>, name: string): TriggerSource {
+export function bulkSource<K extends KubeObject>(store: Store<K>, trigger: Trigger, name: string): TriggerSource {
   return {
     name,
     async run(ctx) {
+      // Ticks are pulled once the store is full: a tick before that would find nothing to schedule.
+      try {
+        await store.waitUntilReady(ctx.signal);
+      } catch {
+        return; // stopped first
+      }
       let iterator: AsyncIterator<unknown>;
       try {
-        iterator = trigger[Symbol.asyncIterator]();
+        iterator = (typeof trigger === 'function' ? trigger(ctx.signal) : trigger)[Symbol.asyncIterator]();
       } catch (e) {
         return ctx.userCodeFailed(name, e, true);
       }
@@ -164,7 +174,9 @@ export function bulkSource<K extends KubeObject>(store: Store<K>, trigger: Async
             // An iterator that never answers again must not hold the run open.
             step = await Promise.race([iterator.next(), ended]);
           } catch (e) {
-            return ctx.userCodeFailed(name, e, true);
+            // A trigger made from our signal rejects when the run ends: that is its end, not a failure.
+            if (!ctx.signal.aborted) ctx.userCodeFailed(name, e, true);
+            return;
           }
           if (step.done || ctx.signal.aborted) return;
           for (const obj of store.list()) ctx.schedule(ObjectRef.from(store.resource, obj), ReconcileReason.bulkReconcileRequested);

@@ -31,8 +31,33 @@ export interface RetryOptions {
 const RETRYABLE = new Set([429, 503, 504]);
 
 /**
+ * Methods whose replay cannot do more than the first attempt did. A POST may create
+ * twice (two objects from one `generateName`, or a 409 for the object the first
+ * attempt made); a PATCH may apply twice (a JSON-patch `add` to a list) or trip over
+ * the resourceVersion its own first attempt moved; a DELETE that already happened
+ * answers 404 (or 409 on a precondition) instead of the object. A PUT replaces the
+ * whole object, so a replay leaves the same state behind (one that carries the
+ * resourceVersion its first attempt consumed answers 409, as any lost race does).
+ */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT']);
+
+/**
+ * Whether the answer says the server did not act on the request: a 429 (rejected
+ * before any work), or any retryable answer carrying `Retry-After` (the server
+ * asks to be called again), as client-go decides for every verb. A 503 or 504
+ * without it may come after the write was committed (a proxy or the API server's
+ * own timeout gave up waiting).
+ */
+function notProcessed(status: number, retryAfter: string | string[] | undefined): boolean {
+  return status === 429 || retryAfter !== undefined;
+}
+
+/**
  * Retries 429, 503 and 504 answers: honours an integer `Retry-After`, else backs
- * off exponentially with jitter. Never retries a streaming request body.
+ * off exponentially with jitter. GET, HEAD and PUT are retried on each of them;
+ * POST, PATCH and DELETE only when the server says it did not process them (a 429,
+ * or a `Retry-After` header), so a write that timed out after it was committed is
+ * not replayed. Never retries a streaming request body.
  */
 export function retryLayer(options: RetryOptions = {}): Layer {
   const maxRetries = options.maxRetries ?? 3;
@@ -40,10 +65,12 @@ export function retryLayer(options: RetryOptions = {}): Layer {
   const max = options.maxDelayMs ?? 10_000;
   return (next) => async (req) => {
     const replayable = req.body === undefined || typeof req.body === 'string' || req.body instanceof Uint8Array;
+    const idempotent = IDEMPOTENT.has(req.method);
     for (let attempt = 0; ; attempt++) {
       const res = await next(req);
       if (!RETRYABLE.has(res.status) || attempt >= maxRetries || !replayable) return res;
       const header = res.headers['retry-after'];
+      if (!idempotent && !notProcessed(res.status, header)) return res;
       const seconds = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Number(header) : undefined;
       const backoff = initial * 2 ** attempt;
       const delay = Math.min(max, seconds !== undefined ? seconds * 1000 : backoff / 2 + Math.random() * (backoff / 2));

@@ -1,10 +1,12 @@
-// The one place a fake server is right: the issue asks for a loopback server that
-// answers 503/429/500 on purpose, which a real API server does not do on demand.
+// The one place a fake server is right: the retry rules are the client's own, and
+// they need answers (503/429/504/500, with and without Retry-After) that a real API
+// server does not give on demand. A write that meets a 504 after it was committed is
+// shown against the real server in retry-writes.test.ts.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { Api, ApiError, Client, ConfigMaps } from '../../src/index.js';
+import { Api, ApiError, Client, ConfigMaps, Patch, type Layer } from '../../src/index.js';
 
 interface Answer {
   status: number;
@@ -71,6 +73,15 @@ after(async () => {
 
 const getSettings = () => Api.namespaced(client, ConfigMaps, 'default').get('settings');
 
+async function errorOf(call: Promise<unknown>): Promise<ApiError> {
+  const e = await call.then(() => undefined, (x: unknown) => x);
+  assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
+  return e;
+}
+
+/** Gaps in ms between consecutive arrivals. */
+const gaps = () => server.arrivals.slice(1).map((a, i) => a.at - server.arrivals[i]!.at);
+
 describe('retry', () => {
   for (const status of [503, 429]) {
     test(`a ${status} with Retry-After: 1 is retried after about a second and then succeeds`, async () => {
@@ -95,20 +106,54 @@ describe('retry', () => {
 
   test('a 500 is not retried: one request, and an ApiError carrying the Status', async () => {
     server.play({ status: 500 });
-    const e = await getSettings().catch((x: unknown) => x);
-    assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
+    const e = await errorOf(getSettings());
     assert.equal(e.code, 500);
     assert.equal(e.reason, 'InternalError');
     assert.equal(e.status.message, 'scripted 500');
     assert.equal(server.arrivals.length, 1, 'exactly one request reached the server');
   });
 
+  test('by default: at most 3 retries, 200 ms exponential backoff with jitter (wait k in [100·2^k, 200·2^k] ms), then the last answer', async () => {
+    server.play({ status: 503 }, { status: 503 }, { status: 504 }, { status: 503 }, { status: 503 });
+    const e = await errorOf(getSettings());
+    assert.equal(e.code, 503, 'the fourth answer comes back');
+    assert.equal(server.arrivals.length, 4, 'the first try and three retries, not the fifth the script had ready');
+    // Each wait is initial·2^k halved plus up to as much again of jitter; the slack
+    // above covers the request itself and timer scheduling on a busy machine.
+    gaps().forEach((gap, k) => {
+      const [low, high] = [100 * 2 ** k, 200 * 2 ** k];
+      assert.ok(gap >= low - 2, `wait ${k} was ${gap.toFixed(0)} ms, at least ${low} ms`);
+      assert.ok(gap <= high + 150, `wait ${k} was ${gap.toFixed(0)} ms, at most ${high} ms plus slack`);
+    });
+  });
+
+  test('by default the first wait is jittered over [100, 200] ms, not a fixed 200 ms', async () => {
+    const first: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      server.play({ status: 503 });
+      await getSettings();
+      first.push(gaps()[0]!);
+    }
+    // Without jitter every wait is 200 ms; with it, eight draws all in the top 15 ms
+    // happen about 3 times in 10 million runs.
+    assert.ok(Math.min(...first) < 185, `first waits: ${first.map((g) => g.toFixed(0)).join(', ')} ms`);
+    assert.ok(Math.min(...first) >= 98, `no wait was shorter than 100 ms: ${first.map((g) => g.toFixed(0)).join(', ')} ms`);
+  });
+
+  test('by default a Retry-After longer than 10 s is cut to 10 s', async () => {
+    server.play({ status: 503, headers: { 'retry-after': '3600' } });
+    const cm = await getSettings();
+    assert.equal(cm.metadata?.name, 'settings');
+    assert.equal(server.arrivals.length, 2);
+    const [gap] = gaps();
+    assert.ok(gap! >= 9_990 && gap! < 11_000, `the retry came after ${gap!.toFixed(0)} ms, about 10 s`);
+  });
+
   test('retries give up after the limit and return the last answer', async () => {
     const limited = new Client(client.config, { retry: { maxRetries: 2, initialDelayMs: 10 } });
     try {
       server.play({ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });
-      const e = await Api.namespaced(limited, ConfigMaps, 'default').get('settings').catch((x: unknown) => x);
-      assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
+      const e = await errorOf(Api.namespaced(limited, ConfigMaps, 'default').get('settings'));
       assert.equal(e.code, 503);
       assert.equal(server.arrivals.length, 3, 'the first try and two retries');
     } finally {
@@ -116,18 +161,70 @@ describe('retry', () => {
     }
   });
 
-  test('aborting the signal during the Retry-After wait ends the call promptly', async () => {
-    server.play({ status: 503, headers: { 'retry-after': '5' } });
-    const ac = new AbortController();
-    const call = Api.namespaced(client, ConfigMaps, 'default').get('settings', { signal: ac.signal });
-    const outcome = call.catch((x: unknown) => x);
-    // Abort once the first answer has arrived and the client is waiting.
-    while (server.arrivals.length === 0) await new Promise((r) => setImmediate(r));
-    const abortedAt = performance.now();
-    ac.abort();
-    const e = await outcome;
-    assert.equal((e as Error).name, 'AbortError');
-    assert.ok(performance.now() - abortedAt < 1000, 'the wait did not run to its end');
-    assert.equal(server.arrivals.length, 1, 'no retry after the abort');
+  test('aborting the signal during the Retry-After wait ends the call at once', async () => {
+    // A layer above the transport sees the first answer reach the client.
+    let answered!: () => void;
+    const firstAnswer = new Promise<void>((resolve) => (answered = resolve));
+    const seen: Layer = (next) => async (req) => {
+      const res = await next(req);
+      answered();
+      return res;
+    };
+    const watched = new Client(client.config, { layers: [seen] });
+    try {
+      server.play({ status: 503, headers: { 'retry-after': '5' } });
+      const ac = new AbortController();
+      const outcome = Api.namespaced(watched, ConfigMaps, 'default').get('settings', { signal: ac.signal }).catch((x: unknown) => x);
+      await firstAnswer;
+      const answeredAt = performance.now();
+      ac.abort();
+      const e = await outcome;
+      const ended = performance.now();
+      assert.equal((e as Error).name, 'AbortError');
+      assert.ok(ended - answeredAt < 1000, `the 5 s wait was cut short: the call ended ${(ended - answeredAt).toFixed(0)} ms after the 503 arrived`);
+      assert.equal(server.arrivals.length, 1, 'no retry after the abort');
+    } finally {
+      await watched.close();
+    }
+  });
+});
+
+describe('retry of writes: only when the server says it did not process them', () => {
+  const api = () => Api.namespaced(client, ConfigMaps, 'default');
+  const writes = {
+    POST: () => api().create({ metadata: { name: 'settings' } }),
+    PATCH: () => api().patch('settings', Patch.json([{ op: 'add', path: '/metadata/finalizers/-', value: 'example.com/once' }])),
+    DELETE: () => api().delete('settings'),
+  };
+
+  for (const [method, call] of Object.entries(writes)) {
+    for (const status of [504, 503]) {
+      test(`a ${method} that meets a ${status} without Retry-After is not retried: it may have been committed`, async () => {
+        server.play({ status });
+        const e = await errorOf(call());
+        assert.equal(e.code, status);
+        assert.deepEqual(server.arrivals.map((a) => a.method), [method], 'one request reached the server');
+      });
+    }
+
+    test(`a ${method} that meets a 429 is retried: the server turned it away`, async () => {
+      server.play({ status: 429 });
+      await call();
+      assert.deepEqual(server.arrivals.map((a) => a.method), [method, method]);
+    });
+
+    test(`a ${method} that meets a 503 with Retry-After is retried after that wait`, async () => {
+      server.play({ status: 503, headers: { 'retry-after': '1' } });
+      await call();
+      assert.deepEqual(server.arrivals.map((a) => a.method), [method, method]);
+      assert.ok(gaps()[0]! >= 950, `waited ${gaps()[0]!.toFixed(0)} ms for Retry-After: 1`);
+    });
+  }
+
+  test('a PUT (a whole replacement) that meets a 504 is retried, as a GET is', async () => {
+    server.play({ status: 504 });
+    const cm = await api().replace('settings', { metadata: { name: 'settings', namespace: 'default' }, data: { ok: 'yes' } });
+    assert.equal(cm.metadata?.name, 'settings');
+    assert.deepEqual(server.arrivals.map((a) => a.method), ['PUT', 'PUT']);
   });
 });

@@ -3,8 +3,10 @@
  *
  * `init`, `initApply(obj)`…, `initDone` bracket a full (re)list; `apply(obj)` and
  * `delete(obj)` follow from the watch. A watch that ends resumes from the last
- * resourceVersion (bookmarks keep it fresh) without relisting; `410 Gone` forces
- * a relist. Errors are yielded as `error` events and the loop goes on after a
+ * resourceVersion (bookmarks keep it fresh) without relisting: at once when it
+ * brought an event or a bookmark, after the backoff when it brought nothing (so
+ * that something answering every watch with an empty stream is not called in a
+ * tight loop); `410 Gone` forces a relist. Errors are yielded as `error` events and the loop goes on after a
  * backoff; only the `signal` (or leaving the loop) stops it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -136,7 +138,10 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
       log.debug({ resource: labels.resource, resourceVersion }, 'watching');
       const params = { ...selectors, resourceVersion, timeoutSeconds, allowWatchBookmarks: bookmarks, idleTimeoutMs: config.idleTimeoutMs, signal };
       const events = (metadataOnly ? api.watchMetadata(params) : api.watch(params)) as AsyncGenerator<WatchEvent<K>>;
+      // Whether this watch moved us forward: an object event or a bookmark. Bad lines do not count.
+      let progressed = false;
       for await (const event of events) {
+        if (event.type !== 'INVALID' && event.type !== 'ERROR') progressed = true;
         switch (event.type) {
           case 'ADDED':
           case 'MODIFIED':
@@ -170,20 +175,32 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
         }
       }
       // The server ended the watch (its timeout) or the connection closed cleanly: resume where we were.
-      if (!signal?.aborted) restarts.inc();
+      if (signal?.aborted) return;
+      restarts.inc();
+      // A watch that ended without bringing anything (something in between answers
+      // every watch at once with an empty stream, or with garbage) would otherwise be
+      // re-issued in a tight loop: wait as after an error.
+      if (!progressed) {
+        log.debug({ resource: labels.resource, resourceVersion }, 'the watch ended without an event; backing off');
+        if (!(await pause(backoff?.next(), signal))) return;
+      }
     } catch (e) {
       if (signal?.aborted) return;
       if (isGone(e)) resourceVersion = undefined;
       restarts.inc();
       yield failed(e as Error);
-      const delay = backoff?.next();
-      if (delay !== undefined && delay > 0) {
-        try {
-          await sleep(delay, undefined, { signal });
-        } catch {
-          return;
-        }
-      }
+      if (!(await pause(backoff?.next(), signal))) return;
     }
+  }
+}
+
+/** Waits `delay` ms (none when `undefined`); false when the signal ended the wait. */
+async function pause(delay: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+  if (delay === undefined || delay <= 0) return true;
+  try {
+    await sleep(delay, undefined, { signal });
+    return true;
+  } catch {
+    return false;
   }
 }

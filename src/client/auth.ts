@@ -80,15 +80,18 @@ class ExecAuthenticator implements Authenticator {
   async authorization(signal?: AbortSignal): Promise<string> {
     // Refresh a little early so a token does not expire in flight.
     if (this.cached && Date.now() < this.cached.expiresAt - 10_000) return this.cached.header;
-    this.running ??= this.run(signal).finally(() => (this.running = undefined));
-    return this.running;
+    // One run serves every caller that needs a token meanwhile, so no caller's signal
+    // may end it: a caller that gives up stops waiting, the run goes on for the others
+    // (and fills the cache for later ones). Its own 60 s timeout bounds it.
+    this.running ??= this.run().finally(() => (this.running = undefined));
+    return waitFor(this.running, signal);
   }
 
   invalidate(): void {
     this.cached = undefined;
   }
 
-  private async run(signal?: AbortSignal): Promise<string> {
+  private async run(): Promise<string> {
     const { command, args, apiVersion } = this.exec;
     const info = {
       apiVersion,
@@ -100,7 +103,7 @@ class ExecAuthenticator implements Authenticator {
       execFile(
         command,
         args,
-        { env: { ...process.env, ...this.exec.env, KUBERNETES_EXEC_INFO: JSON.stringify(info) }, timeout: 60_000, signal, maxBuffer: 1 << 20 },
+        { env: { ...process.env, ...this.exec.env, KUBERNETES_EXEC_INFO: JSON.stringify(info) }, timeout: 60_000, maxBuffer: 1 << 20 },
         (error, out, err) => {
           if (error) {
             const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'was not found' : `failed (${error.code ?? error.signal ?? 'error'}): ${String(err).trim().split('\n')[0]?.slice(0, 200) ?? ''}`;
@@ -129,4 +132,15 @@ class ExecAuthenticator implements Authenticator {
     this.cached = { header: `Bearer ${token}`, expiresAt: exp };
     return this.cached.header;
   }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the promise itself goes on). */
+function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }

@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { Api, ApiError, Client, ConfigMaps, ExecCredentialError, Namespaces } from '../../src/index.js';
 import { createCa, issueClientCert } from '../../src/testing/pki.js';
-import { useCluster } from '../support/cluster.js';
+import { until, useCluster } from '../support/cluster.js';
 import { assertNoSecrets } from '../support/secrets.js';
 
 const t = useCluster();
@@ -16,6 +16,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 // The fixture is plain JavaScript, read from the source tree (tests run from dist/test/client).
 const execPlugin = fileURLToPath(new URL('../../../test/fixtures/exec-credential.mjs', import.meta.url));
+const gatedPlugin = fileURLToPath(new URL('../../../test/fixtures/gated-exec-credential.mjs', import.meta.url));
 
 let seq = 0;
 function writeKubeconfig(user: Record<string, unknown>, cluster: Record<string, unknown> = {}): string {
@@ -147,6 +148,37 @@ describe('exec credential plugins', () => {
       assert.deepEqual(runs(count), [apiVersion], 'one run for six requests, told the apiVersion through KUBERNETES_EXEC_INFO');
     });
   }
+
+  test('a caller that aborts while the plugin runs stops waiting, and the run goes on for the others: it runs once and their request succeeds', async () => {
+    const count = counter('gated');
+    const started = join(dir, 'gated.started');
+    const release = join(dir, 'gated.release');
+    writeFileSync(count, '');
+    writeFileSync(started, '');
+    const file = writeKubeconfig(execUser({
+      apiVersion: 'client.authentication.k8s.io/v1',
+      args: [gatedPlugin],
+      env: { EXEC_TOKEN: t.cluster.token, EXEC_COUNTER: count, EXEC_STARTED: started, EXEC_RELEASE: release },
+    }));
+    await withClient([file], async (client) => {
+      const api = Api.all(client, Namespaces);
+      const ac = new AbortController();
+      const first = api.get('default', { signal: ac.signal }).then(() => assert.fail('the aborted request succeeded'), (e: unknown) => e);
+      const second = api.get('default');
+      second.catch(() => {});
+      // Both wait for the one run; it is under way and held back until released.
+      await until('the plugin to start', () => runs(started).length > 0);
+      ac.abort();
+      const e = await first;
+      assert.equal((e as Error).name, 'AbortError', `the first caller sees its own abort, not ${String(e)}`);
+      assert.equal(runs(count).length, 0, 'the plugin has not answered yet: the abort came during the run');
+      writeFileSync(release, '');
+      assert.equal((await second).metadata?.name, 'default', 'the second request got its token from the same run');
+      assert.equal((await api.get('default')).metadata?.name, 'default', 'and a later one from the cache');
+    });
+    assert.equal(runs(started).length, 1, 'the plugin started once');
+    assert.deepEqual(runs(count), ['client.authentication.k8s.io/v1'], 'and that run finished');
+  });
 
   test('a token about to expire is not cached: the plugin runs for each request', async () => {
     const count = counter('expiring');

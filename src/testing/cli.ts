@@ -24,15 +24,30 @@ async function main(argv: string[]): Promise<number> {
       console.error(`kubeloop-dev: unknown option ${unknown[0]}; ${usage}`);
       return 2;
     }
+    // Signal listeners do not keep Node's event loop alive, and LocalCluster's children
+    // are unref'd (so that they never keep a program alive by accident): this timer is
+    // what keeps the process, and so the cluster, up until Ctrl+C. A signal during
+    // start-up stops the cluster as soon as it is up.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    const stopRequested = new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
     const cluster = await LocalCluster.start({ controllerManager: rest.includes('--gc') });
     console.log(`API server: ${cluster.server}`);
     console.log(`export KUBECONFIG=${cluster.kubeconfigPath}`);
     console.log('Press Ctrl+C to stop the cluster.');
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await stopRequested;
+    // A second Ctrl+C does not wait for a graceful stop.
+    const now = () => {
+      cluster.killNow();
+      process.exit(130);
+    };
+    process.once('SIGINT', now);
+    process.once('SIGTERM', now);
+    console.log('stopping');
     await cluster.stop();
+    clearInterval(keepAlive);
     console.log('stopped');
     return 0;
   }

@@ -5,7 +5,11 @@
  *   GET /readyz       200 once every registered store finished its first list (`?verbose` lists them);
  *                     with leader election, followers are ready too: readiness is about the caches, not the lease
  *   GET /livez        503 when a controller's work has been due or running too long with nothing finishing
- *   GET /log-level    the log filter in force;  PUT /log-level  replaces it (body: directives)
+ *   GET /log-level    the log filter in force
+ *   PUT /log-level    replaces it (body: directives, or JSON `{"filter": "…"}`), only when
+ *                     `logLevelChanges: true`: this port is open to the cluster for the
+ *                     kubelet and Prometheus, and nothing that changes behaviour should be
+ *                     open there unless its owner asked for it
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,7 +34,11 @@ export interface ProbeServerOptions {
   host?: string;
   /** Default: kubeloop's `metricsRegistry`. */
   registry?: Registry<RegistryContentType>;
-  /** Accept `PUT /log-level`. Default true. */
+  /**
+   * Accept `PUT /log-level`, which changes the log filter of the whole process. Default
+   * false: anyone who can reach the port could turn on trace logging (and its volume).
+   * `GET /log-level` answers either way.
+   */
   logLevelChanges?: boolean;
 }
 
@@ -135,9 +143,14 @@ export class ProbeServer {
         return text(200, `${logFilter()}\n`);
       case 'PUT /log-level':
       case 'POST /log-level': {
-        if (this.options.logLevelChanges === false) return text(403, 'changing the log filter is disabled on this server\n');
-        const body = (await readBody(req, 4096)).trim();
-        const directives = body.startsWith('{') ? String((JSON.parse(body) as { filter?: unknown }).filter ?? '') : body;
+        if (this.options.logLevelChanges !== true) {
+          req.resume();
+          return text(403, 'changing the log filter is off on this server (start the probe server with logLevelChanges: true)\n');
+        }
+        const body = await readBody(req, LOG_LEVEL_BODY_LIMIT);
+        if (body === undefined) return text(413, `the body is larger than ${LOG_LEVEL_BODY_LIMIT} bytes; send log filter directives\n`, { connection: 'close' });
+        const directives = parseDirectivesBody(body);
+        if (typeof directives !== 'string') return text(400, `${directives.error}\n`);
         try {
           setLogFilter(directives);
         } catch (e) {
@@ -153,11 +166,47 @@ export class ProbeServer {
   }
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  let body = '';
-  for await (const chunk of req) {
-    body += String(chunk);
-    if (body.length > limit) throw new Error('request body too large');
+/** Longest `PUT /log-level` body: directives are a line, not a document. */
+const LOG_LEVEL_BODY_LIMIT = 4096;
+
+/**
+ * The body as text, or `undefined` as soon as it is longer than `limit` bytes; the rest
+ * is discarded unread (not destroyed: the 413 must still reach the client).
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) {
+    req.resume();
+    return Promise.resolve(undefined);
   }
-  return body;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.resume();
+      resolve(undefined);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks).toString('utf8'));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', reject);
+  });
+}
+
+/** The directives of a `PUT /log-level` body (plain text, or JSON `{"filter": "…"}`), or why there are none. */
+function parseDirectivesBody(raw: string): string | { error: string } {
+  const body = raw.trim();
+  if (!body.startsWith('{')) return body || { error: 'the body is empty; send log filter directives, e.g. info,kubeloop::client=debug' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return { error: 'the body starts with { but is not valid JSON; send {"filter": "<directives>"} or the directives as plain text' };
+  }
+  const filter = (parsed as { filter?: unknown }).filter;
+  if (typeof filter !== 'string' || !filter.trim()) return { error: 'the JSON body needs a non-empty string field "filter"' };
+  return filter;
 }

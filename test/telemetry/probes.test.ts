@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
 import {
@@ -21,9 +22,10 @@ describe('probe server', () => {
     const limited = clientFor(t.cluster, t.cluster.user('limited').token);
     const controller = new Controller(Api.namespaced(limited, ConfigMaps, ns)).withConfig({ name: 'gated' }).serveProbes({ port: 0, host: '127.0.0.1' });
     const running = runInBackground(controller, async () => Action.awaitChange(), () => Action.awaitChange(), {});
+    let port = 0;
     try {
       await until('the probe server', () => (controller.probes!.port > 0 ? true : undefined));
-      const port = controller.probes!.port;
+      port = controller.probes!.port;
       // The watcher's list is forbidden: it keeps retrying and the store stays unready.
       await until('a failed list', () => running.results.some((r) => !r.ok && /403/.test(r.error.message)));
       const before = await get(port, '/readyz?verbose');
@@ -44,7 +46,9 @@ describe('probe server', () => {
       await running.stop();
       await limited.close();
     }
-    await assert.rejects(get(controller.probes!.port || 1, '/readyz'), 'the server stopped with the controller');
+    // The port it listened on (the server reads 0 once closed) now refuses connections.
+    assert.ok(port > 0);
+    await assert.rejects(get(port, '/readyz'), (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED', 'the server stopped with the controller');
   });
 
   test('/livez turns 503 when a reconcile hangs past the threshold while work is due, and stays 200 for an idle controller', async () => {
@@ -93,8 +97,8 @@ describe('probe server', () => {
     }
   });
 
-  test('/log-level shows the filter and PUT changes it at runtime; a bad directive is a 400 naming it', async () => {
-    const probes = new ProbeServer({ port: 0, host: '127.0.0.1' });
+  test('/log-level shows the filter and, with logLevelChanges, PUT changes it at runtime; a bad directive is a 400 naming it', async () => {
+    const probes = new ProbeServer({ port: 0, host: '127.0.0.1', logLevelChanges: true });
     const port = await probes.listen();
     try {
       const { lines } = captureLogs('info');
@@ -109,6 +113,65 @@ describe('probe server', () => {
       assert.equal(bad.statusCode, 400);
       assert.match(await bad.body.text(), /directive "app=chatty" has an unknown level "chatty"/);
       assert.equal((await get(port, '/log-level')).body, 'info,app=debug\n', 'a bad request changes nothing');
+    } finally {
+      configureLogging({ filter: 'off' });
+      await probes.close();
+    }
+  });
+
+  test('PUT /log-level is off by default: 403 saying how to turn it on, the filter stays, GET still answers', async () => {
+    const probes = new ProbeServer({ port: 0, host: '127.0.0.1' });
+    const port = await probes.listen();
+    try {
+      captureLogs('info');
+      for (const method of ['PUT', 'POST'] as const) {
+        const put = await request(`http://127.0.0.1:${port}/log-level`, { method, body: 'trace' });
+        assert.equal(put.statusCode, 403, method);
+        assert.match(await put.body.text(), /logLevelChanges: true/);
+      }
+      const now = await get(port, '/log-level');
+      assert.equal(now.status, 200);
+      assert.equal(now.body, 'info\n', 'the filter did not change');
+    } finally {
+      configureLogging({ filter: 'off' });
+      await probes.close();
+    }
+  });
+
+  test('with logLevelChanges, a body over 4096 bytes is 413 and bad input is 400, never 500, and changes nothing', async () => {
+    const probes = new ProbeServer({ port: 0, host: '127.0.0.1', logLevelChanges: true });
+    const port = await probes.listen();
+    const put = async (body: string | Readable, headers: Record<string, string> = {}) => {
+      const res = await request(`http://127.0.0.1:${port}/log-level`, { method: 'PUT', body, headers });
+      return { status: res.statusCode, body: await res.body.text() };
+    };
+    try {
+      captureLogs('info');
+      const big = `info,${'app=debug,'.repeat(500)}`;
+      assert.ok(Buffer.byteLength(big) > 4096);
+      const declared = await put(big);
+      assert.equal(declared.status, 413, `a declared length over the limit: ${declared.body}`);
+      assert.match(declared.body, /larger than 4096 bytes/);
+      // Without a content-length the server finds out while reading.
+      const streamed = await put(Readable.from(Array.from({ length: 10 }, () => Buffer.from('app=debug,'.repeat(60)))));
+      assert.equal(streamed.status, 413, `a chunked body over the limit: ${streamed.body}`);
+      assert.equal((await put(`info${' '.repeat(4092)}`)).status, 200, 'a body of exactly 4096 bytes is accepted');
+      const bad: [string, string, RegExp][] = [
+        ['a bad directive', 'app=chatty', /directive "app=chatty" has an unknown level "chatty"/],
+        ['JSON that does not parse', '{"filter": "debug"', /not valid JSON/],
+        ['JSON without a filter', '{"level": "debug"}', /string field "filter"/],
+        ['JSON with a filter that is not a string', '{"filter": 3}', /string field "filter"/],
+        ['a JSON filter with a bad directive', '{"filter": "app=chatty"}', /unknown level "chatty"/],
+        ['an empty body', '  ', /the body is empty/],
+      ];
+      for (const [what, body, why] of bad) {
+        const res = await put(body);
+        assert.equal(res.status, 400, `${what}: ${res.status} ${res.body}`);
+        assert.match(res.body, why, what);
+      }
+      assert.equal((await get(port, '/log-level')).body, 'info\n', 'nothing changed the filter');
+      const json = await put('{"filter": "info,app=debug"}');
+      assert.deepEqual(json, { status: 200, body: 'info,app=debug\n' }, 'a good JSON body still works');
     } finally {
       configureLogging({ filter: 'off' });
       await probes.close();

@@ -98,26 +98,28 @@ describe('controller scheduling against a real API server', () => {
     });
   }
 
-  test('Action.requeue(200) reruns about 200 ms after the reconcile finished, with reason "reconciler requested retry"', async () => {
-    const ns = await t.namespace();
-    const api = Api.namespaced(t.client, ConfigMaps, ns);
-    await api.create({ metadata: { name: 'requeue' } });
-    const runs: { reason: string; start: number; end: number }[] = [];
-    const waiter = new Waiter();
-    const running = runInBackground(new Controller(api), async () => {
-      const start = performance.now();
-      await sleep(50);
-      runs.push({ reason: currentReason(), start, end: performance.now() });
-      waiter.notify();
-      return runs.length === 1 ? Action.requeue(200) : Action.awaitChange();
-    }, () => Action.awaitChange(), {});
-    await waiter.until('the second run', () => runs.length === 2);
-    await running.stop();
-    assert.equal(runs[0]!.reason, 'object updated');
-    assert.equal(runs[1]!.reason, 'reconciler requested retry');
-    const gap = runs[1]!.start - runs[0]!.end;
-    assert.ok(gap >= 195 && gap < 700, `rerun ${gap.toFixed(0)} ms after the first finished`);
-  });
+  for (const debounceMs of [0, 1000]) {
+    test(`Action.requeue(200) reruns about 200 ms after the reconcile finished, with reason "reconciler requested retry"${debounceMs ? ' (a 1 s debounce does not stretch it)' : ''}`, async () => {
+      const ns = await t.namespace();
+      const api = Api.namespaced(t.client, ConfigMaps, ns);
+      await api.create({ metadata: { name: 'requeue' } });
+      const runs: { reason: string; start: number; end: number }[] = [];
+      const waiter = new Waiter();
+      const running = runInBackground(new Controller(api).withConfig({ debounceMs }), async () => {
+        const start = performance.now();
+        await sleep(50);
+        runs.push({ reason: currentReason(), start, end: performance.now() });
+        waiter.notify();
+        return runs.length === 1 ? Action.requeue(200) : Action.awaitChange();
+      }, () => Action.awaitChange(), {});
+      await waiter.until('the second run', () => runs.length === 2);
+      await running.stop();
+      assert.equal(runs[0]!.reason, 'object updated');
+      assert.equal(runs[1]!.reason, 'reconciler requested retry');
+      const gap = runs[1]!.start - runs[0]!.end;
+      assert.ok(gap >= 195 && gap < 700, `rerun ${gap.toFixed(0)} ms after the first finished`);
+    });
+  }
 
   test('an error runs the error policy and reruns with "error policy requested retry"; the backoff policy doubles and resets after a success', async () => {
     const ns = await t.namespace();

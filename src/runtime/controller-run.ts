@@ -50,6 +50,7 @@ export interface RunSettings {
   debounceMs: number;
   livenessThresholdMs: number;
   resultBufferSize: number;
+  shutdownDeadlineMs: number;
 }
 
 /** Names of the controllers running in this process: two with one name would share metric series. */
@@ -279,6 +280,15 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
       this.abort.abort();
       this.scheduler.clear();
       this.runner.stop();
+      if (!force && Number.isFinite(this.settings.shutdownDeadlineMs)) {
+        // Graceful has a deadline, so it ends before the orchestrator's SIGKILL does (terminationGracePeriodSeconds).
+        const deadline = setTimeout(() => {
+          log.warn({ controller: this.controller, running: this.runner.running, deadline_ms: this.settings.shutdownDeadlineMs }, 'graceful shutdown deadline passed; ending with reconciles still running');
+          this.stop(true);
+        }, this.settings.shutdownDeadlineMs);
+        // Not unref'd: a hanging reconcile may hold nothing that keeps the process up, and the deadline must still come.
+        this.cleanups.push(() => clearTimeout(deadline));
+      }
     }
     if (force) {
       // Reconciles may still be running: the lease is left to expire, not handed over.

@@ -39,6 +39,14 @@ export interface ControllerConfig {
    * watch or trigger errors are dropped (they are logged and counted). Default 1000.
    */
   resultBufferSize?: number;
+  /**
+   * Graceful shutdown waits this long for running reconciles, then ends as a
+   * forceful one would (the stream ends, the lease is left to expire; the
+   * reconciles' promises are abandoned — JavaScript cannot cancel them). Keep it
+   * below the pod's `terminationGracePeriodSeconds`. Default 30 s, as
+   * controller-runtime's; `Infinity` waits for ever.
+   */
+  shutdownDeadlineMs?: number;
 }
 
 export interface MainWatcherConfig<K extends KubeObject> extends WatcherConfig {
@@ -91,7 +99,7 @@ export class Controller<K extends KubeObject> {
     private readonly watcherConfig: MainWatcherConfig<K> = {},
   ) {
     this.store = new Store(api.resource);
-    this.config = { name: api.resource.kind.toLowerCase(), concurrency: 0, debounceMs: 0, livenessThresholdMs: 300_000, resultBufferSize: 1000 };
+    this.config = { name: api.resource.kind.toLowerCase(), concurrency: 0, debounceMs: 0, livenessThresholdMs: 300_000, resultBufferSize: 1000, shutdownDeadlineMs: 30_000 };
   }
 
   get name(): string {
@@ -102,6 +110,9 @@ export class Controller<K extends KubeObject> {
   withConfig(config: ControllerConfig): this {
     if (config.concurrency !== undefined && (!Number.isInteger(config.concurrency) || config.concurrency < 0)) {
       throw new RangeError(`concurrency must be a non-negative integer (0 = unbounded), not ${config.concurrency}.`);
+    }
+    if (config.shutdownDeadlineMs !== undefined && !(config.shutdownDeadlineMs >= 0)) {
+      throw new RangeError(`shutdownDeadlineMs must be a non-negative number of milliseconds (or Infinity), not ${config.shutdownDeadlineMs}.`);
     }
     if (config.resultBufferSize !== undefined && (!Number.isInteger(config.resultBufferSize) || config.resultBufferSize < 1)) {
       throw new RangeError(`resultBufferSize must be a positive integer, not ${config.resultBufferSize}.`);

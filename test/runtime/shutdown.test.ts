@@ -66,6 +66,27 @@ describe('shutdown', () => {
     assert.equal(running.results[0]!.ok, true);
   });
 
+  test('graceful shutdown ends at shutdownDeadlineMs when a reconcile is still running, without waiting for it', async () => {
+    const ns = await t.namespace();
+    const api = Api.namespaced(t.client, ConfigMaps, ns);
+    await api.create({ metadata: { name: 'stuck' } });
+    const started = signal();
+    const never = new Promise<Action>(() => {});
+    const abort = new AbortController();
+    const controller = new Controller(api).withConfig({ name: `deadline-${ns}`, shutdownDeadlineMs: 300 }).gracefulShutdownOn(abort.signal);
+    const running = runInBackground(controller, () => {
+      started.resolve();
+      return never;
+    }, () => Action.awaitChange(), {});
+    await started.promise;
+    const stoppedAt = performance.now();
+    abort.abort();
+    await running.done;
+    const tookMs = performance.now() - stoppedAt;
+    assert.ok(tookMs >= 290 && tookMs < 2000, `the stream ended ${Math.round(tookMs)} ms after shutdown began, not at the 300 ms deadline`);
+    assert.equal(running.results.length, 0, 'the stuck reconcile produced a result');
+  });
+
   test('on SIGTERM a controller process finishes its reconcile and exits on its own (no timer or socket keeps it alive)', async () => {
     const ns = await t.namespace();
     const api = Api.namespaced(t.client, ConfigMaps, ns);

@@ -19,7 +19,10 @@ export { withSpan, instrument, currentSpan, ActiveSpan, type Fields, type FieldV
 export { metricsRegistry, renderMetrics } from './telemetry/metrics.js';
 // runtime
 export { watcher, metadataWatcher, type WatcherConfig, type WatcherEvent } from './runtime/watcher.js';
-export { Store, reflector, StoreWriterStoppedError } from './runtime/store.js';
+export { Store, reflector, StoreWriterStoppedError, UnknownIndexError, type IndexFn, type ReflectedEvent, type RelistChanges } from './runtime/store.js';
+export { SharedCache, CacheEndedError, type CacheOptions } from './runtime/shared-cache.js';
+export { CacheSet } from './runtime/cache-set.js';
+export { stripManagedFields } from './runtime/transforms.js';
 export { Scheduler, type ScheduleRequest, type ScheduledEntry, type SchedulerOptions } from './runtime/scheduler.js';
 export { ExponentialBackoff, ResetTimerBackoff, defaultWatcherBackoff, type Backoff, type ExponentialBackoffOptions } from './runtime/backoff.js';
 export { Action } from './runtime/action.js';

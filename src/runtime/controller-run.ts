@@ -14,7 +14,7 @@ import type { KubeObject, Resource } from '../core/resource.js';
 import { ObjectRef } from '../core/object-ref.js';
 import { logger } from '../telemetry/log.js';
 import {
-  reconcileActive, reconcileDuration, reconcileErrors, reconcileQueueDepth, reconcileQueueWait, reconcileTotal, storeObjects, triggerErrors,
+  reconcileActive, reconcileDuration, reconcileErrors, reconcileQueueDepth, reconcileQueueWait, reconcileTotal, triggerErrors,
 } from '../telemetry/metrics.js';
 import { withSpan } from '../telemetry/span.js';
 import { Action } from './action.js';
@@ -116,11 +116,9 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
 
   start(sources: TriggerSource[], shutdownSignals: AbortSignal[], osSignals?: NodeJS.Signals[]): void {
     const r = this.resource;
-    const resource = r.group ? `${r.plural}.${r.group}` : r.plural;
     this.cleanups.push(
       reconcileQueueDepth.add({ controller: this.controller }, () => this.scheduler.depth),
       reconcileActive.add({ controller: this.controller }, () => this.runner.running),
-      storeObjects.add({ controller: this.controller, resource }, () => this.store.size),
     );
     for (const signal of shutdownSignals) {
       if (signal.aborted) this.stop(false);

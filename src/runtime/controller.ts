@@ -17,7 +17,8 @@ import { ControllerRun, type LivenessCheck, type Reconciler, type ReconcileResul
 import type { ErrorPolicy } from './error-policy.js';
 import type { LeaderElector } from './leader-election.js';
 import type { Predicate } from './predicates.js';
-import { Store } from './store.js';
+import type { Store } from './store.js';
+import { SharedCache, type CacheOptions } from './shared-cache.js';
 import { bulkSource, mainSource, ownedSource, watchedSource, type Trigger, type TriggerSource } from './triggers.js';
 import type { WatcherConfig } from './watcher.js';
 
@@ -82,8 +83,14 @@ export interface ReadinessCheck {
  * }
  */
 export class Controller<K extends KubeObject> {
-  /** The cache of the main kind; filled while the controller runs. */
+  /** The main kind's store (reads only); filled while the controller runs. */
   readonly store: Store<K>;
+  /** The main kind's API. */
+  readonly api: Api<K>;
+  private readonly mainCache: SharedCache<K>;
+  /** Caches this controller made for itself (given an `Api`, not a cache): they take its name. */
+  private readonly privateCaches: SharedCache<any>[] = [];
+  private readonly caches: SharedCache<any>[] = [];
   private config: Required<Omit<ControllerConfig, 'name'>> & { name: string };
   private readonly sources: TriggerSource[] = [];
   private readonly shutdownSignals: AbortSignal[] = [];
@@ -94,12 +101,35 @@ export class Controller<K extends KubeObject> {
   /** The probe server started with `serveProbes`, if any. */
   probes?: ProbeServer;
 
+  /**
+   * Over an `Api` (with watcher options and a `predicate`) the controller keeps a
+   * cache of its own; over a `SharedCache` it shares that cache's watch and store
+   * (only `predicate` applies then: selectors and transforms belong to the cache).
+   */
   constructor(
-    readonly api: Api<K>,
+    source: Api<K> | SharedCache<K>,
     private readonly watcherConfig: MainWatcherConfig<K> = {},
   ) {
-    this.store = new Store(api.resource);
-    this.config = { name: api.resource.kind.toLowerCase(), concurrency: 0, debounceMs: 0, livenessThresholdMs: 300_000, resultBufferSize: 1000, shutdownDeadlineMs: 30_000 };
+    const { predicate: _predicate, ...cacheOptions } = watcherConfig;
+    if (source instanceof SharedCache && Object.keys(cacheOptions).length > 0) {
+      throw new Error(`a Controller over a shared cache takes only a predicate; ${Object.keys(cacheOptions).join(', ')} belong to the cache (caches.for(api, options)).`);
+    }
+    this.mainCache = this.use(source, cacheOptions);
+    this.api = this.mainCache.api;
+    this.store = this.mainCache.store;
+    this.config = { name: this.api.resource.kind.toLowerCase(), concurrency: 0, debounceMs: 0, livenessThresholdMs: 300_000, resultBufferSize: 1000, shutdownDeadlineMs: 30_000 };
+  }
+
+  /** The cache behind `source`: a shared one as it is, or a private one for an `Api`. */
+  private use<T extends KubeObject>(source: Api<T> | SharedCache<T>, options: CacheOptions<T>): SharedCache<T> {
+    let cache: SharedCache<T>;
+    if (source instanceof SharedCache) cache = source;
+    else {
+      cache = new SharedCache(source, options);
+      this.privateCaches.push(cache);
+    }
+    this.caches.push(cache);
+    return cache;
   }
 
   get name(): string {
@@ -122,17 +152,19 @@ export class Controller<K extends KubeObject> {
   }
 
   /**
-   * Reconciles the owner when an object of `childApi` changes or is deleted: its
-   * `ownerReferences` of the main kind name the owners. Watches metadata only.
+   * Reconciles the owner when an object of the child kind changes or is deleted:
+   * its `ownerReferences` of the main kind name the owners. Given an `Api`, the
+   * controller watches the children's metadata only, in a cache of its own.
    */
-  owns<C extends KubeObject>(childApi: Api<C>, config: WatcherConfig = {}): this {
-    this.sources.push(ownedSource(this.api.resource, childApi, config));
+  owns<C extends KubeObject>(child: Api<C> | SharedCache<C>, config: WatcherConfig = {}): this {
+    const cache = this.use(child, { ...config, metadataOnly: true });
+    this.sources.push(ownedSource(this.api.resource, cache as unknown as SharedCache<KubeObject>));
     return this;
   }
 
-  /** Reconciles the objects `mapper` names whenever an object of `otherApi` changes or is deleted. */
-  watches<O extends KubeObject>(otherApi: Api<O>, mapper: (obj: O) => Iterable<ObjectRef>, config: WatcherConfig = {}): this {
-    this.sources.push(watchedSource(otherApi, mapper, config));
+  /** Reconciles the objects `mapper` names whenever an object of the other kind changes or is deleted. */
+  watches<O extends KubeObject>(other: Api<O> | SharedCache<O>, mapper: (obj: O) => Iterable<ObjectRef>, config: WatcherConfig = {}): this {
+    this.sources.push(watchedSource(this.use(other, config), mapper));
     return this;
   }
 
@@ -205,12 +237,12 @@ export class Controller<K extends KubeObject> {
   async *run<C>(reconcile: Reconciler<K, C>, errorPolicy: ErrorPolicy<K, C>, ctx: C): AsyncGenerator<ReconcileResult> {
     if (this.started) throw new Error(`controller ${this.name} is already running or has run; create a new Controller.`);
     this.started = true;
-    const { predicate, ...watcherConfig } = this.watcherConfig;
     const run = new ControllerRun(this.api.resource, this.store, this.config, reconcile, errorPolicy, ctx, this.election);
     this.current = run;
+    for (const cache of this.privateCaches) cache.rename(this.name);
     try {
       await this.probes?.listen();
-      run.start([mainSource(this.api, this.store, watcherConfig, predicate), ...this.sources], this.shutdownSignals, this.osSignals);
+      run.start([mainSource(this.mainCache, this.watcherConfig.predicate), ...this.sources], this.shutdownSignals, this.osSignals);
       for (;;) {
         const next = await run.results.next();
         if (next.done) return;
@@ -222,9 +254,9 @@ export class Controller<K extends KubeObject> {
     }
   }
 
-  /** Readiness of the stores this controller fills (the main one). */
+  /** Readiness of every cache this controller reads (its main kind's, owned and watched kinds'). */
   readiness(): ReadinessCheck[] {
-    return [{ name: `${this.name}/${this.api.resource.kind}`, ready: this.store.isReady() }];
+    return this.caches.map((cache) => cache.readiness());
   }
 
   /** Whether the reconcile loop makes progress (idle counts as live). */

@@ -11,98 +11,30 @@
  */
 import { ObjectRef } from '../core/object-ref.js';
 import type { KubeObject, Resource } from '../core/resource.js';
-import { KubeloopError } from '../core/errors.js';
 import type { WatcherEvent } from './watcher.js';
+import { StoreWriter, UnknownIndexError, type RelistChanges } from './store-writer.js';
 
-/** `waitUntilReady()` rejects with this when the writer stopped before the first full list. */
-export class StoreWriterStoppedError extends KubeloopError {
-  constructor(what: string) {
-    super('ERR_STORE_WRITER_STOPPED', `the writer of the ${what} store stopped before its first full list.`);
-  }
-}
-
-/** What swapping a relist in changed: objects new or at another resourceVersion, and objects gone. */
-export interface RelistChanges<K> {
-  changed: K[];
-  removed: K[];
-}
+export { StoreWriterStoppedError, UnknownIndexError, type IndexFn, type RelistChanges } from './store-writer.js';
 
 /** The reflector's `initDone` carries what the relist changed in the store. */
 export type ReflectedEvent<K> = Exclude<WatcherEvent<K>, { type: 'initDone' }> | ({ type: 'initDone' } & RelistChanges<K>);
 
+// Set by Store's static block: the one way from a Store to its writer.
+let writerOfStore: <K extends KubeObject>(store: Store<K>) => StoreWriter<K>;
+
+/**
+ * A cache's read side: lookups never wait and never see a half-done relist.
+ * Its writer is private (see store-writer.ts): only `reflector` writes.
+ */
 export class Store<K extends KubeObject> {
-  private objects = new Map<string, K>();
-  private buffer?: Map<string, K>;
-  private ready = false;
-  private stopped = false;
-  private readonly readyPromise: Promise<void>;
-  private resolveReady!: () => void;
-  private rejectReady!: (e: Error) => void;
+  readonly #w: StoreWriter<K>;
 
   constructor(readonly resource: Resource<K>) {
-    this.readyPromise = new Promise((resolve, reject) => {
-      this.resolveReady = resolve;
-      this.rejectReady = reject;
-    });
-    // Nobody may be waiting; an unobserved rejection must not crash the process.
-    this.readyPromise.catch(() => {});
+    this.#w = new StoreWriter(resource);
   }
 
-  private keyOf(obj: KubeObject): string {
-    return ObjectRef.from(this.resource, obj).key;
-  }
-
-  /**
-   * Applies one watcher event (the writer side; `reflector` calls this). At
-   * `initDone` it returns what the relist changed.
-   */
-  apply(event: WatcherEvent<K>): RelistChanges<K> | undefined {
-    switch (event.type) {
-      case 'init':
-        this.buffer = new Map();
-        break;
-      case 'initApply':
-        (this.buffer ?? this.objects).set(this.keyOf(event.object), event.object);
-        break;
-      case 'initDone': {
-        const changes = this.buffer ? this.swapIn(this.buffer) : { changed: [], removed: [] };
-        this.buffer = undefined;
-        if (!this.ready) {
-          this.ready = true;
-          this.resolveReady();
-        }
-        return changes;
-      }
-      case 'apply':
-        this.objects.set(this.keyOf(event.object), event.object);
-        break;
-      case 'delete':
-        this.objects.delete(this.keyOf(event.object));
-        break;
-      case 'error':
-        break;
-    }
-  }
-
-  private swapIn(next: Map<string, K>): RelistChanges<K> {
-    const before = this.objects;
-    const changed: K[] = [];
-    const removed: K[] = [];
-    for (const [key, obj] of next) {
-      const old = before.get(key);
-      if (old === undefined || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) changed.push(obj);
-      // Deleted and created again under the same name meanwhile: the old one is gone too.
-      if (old !== undefined && old.metadata?.uid !== obj.metadata?.uid) removed.push(old);
-    }
-    for (const [key, obj] of before) if (!next.has(key)) removed.push(obj);
-    this.objects = next;
-    return { changed, removed };
-  }
-
-  /** Called when the writer's event stream ends. Before the first full list, readiness fails. */
-  writerStopped(): void {
-    this.stopped = true;
-    if (!this.ready) this.rejectReady(new StoreWriterStoppedError(this.resource.kind));
+  static {
+    writerOfStore = (store) => store.#w;
   }
 
   /**
@@ -110,51 +42,72 @@ export class Store<K extends KubeObject> {
    * rejects if the writer stops first, or when `signal` aborts.
    */
   waitUntilReady(signal?: AbortSignal): Promise<void> {
-    if (!signal || this.ready) return this.readyPromise;
+    const w = this.#w;
+    if (!signal || w.ready) return w.readyPromise;
     return new Promise((resolve, reject) => {
       const onAbort = () => reject(signal.reason);
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      this.readyPromise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      w.readyPromise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
 
   /** True once the first full list is in. */
   isReady(): boolean {
-    return this.ready;
+    return this.#w.ready;
   }
 
   /** True when the writer stopped. */
   isStopped(): boolean {
-    return this.stopped;
+    return this.#w.stopped;
   }
 
   /** The object with this reference (or name and namespace), if cached. */
   get(ref: ObjectRef | { name: string; namespace?: string }): K | undefined {
     const key = ref instanceof ObjectRef ? ref.key : ObjectRef.of(this.resource, ref.name, ref.namespace).key;
-    return this.objects.get(key);
+    return this.#w.objects.get(key);
   }
 
   /** @internal Lookup by `ObjectRef` key. */
   getByKey(key: string): K | undefined {
-    return this.objects.get(key);
+    return this.#w.objects.get(key);
   }
 
   /** Every cached object (a snapshot array). */
   list(): K[] {
-    return [...this.objects.values()];
+    return [...this.#w.objects.values()];
   }
 
-  /** The first cached object that matches. */
+  /** The first cached object that matches (a scan; see `byIndex` for lookups by a field). */
   find(predicate: (obj: K) => boolean): K | undefined {
-    for (const obj of this.objects.values()) if (predicate(obj)) return obj;
+    for (const obj of this.#w.objects.values()) if (predicate(obj)) return obj;
     return undefined;
+  }
+
+  /** The cached objects an index files under `value`; throws `UnknownIndexError` for an index never declared. */
+  byIndex(name: string, value: string): K[] {
+    const w = this.#w;
+    const index = w.indexes.get(name);
+    if (!index) throw new UnknownIndexError(name, this.resource.kind, [...w.indexes.keys()]);
+    const keys = index.byValue.get(value);
+    if (!keys) return [];
+    const out: K[] = [];
+    for (const key of keys) {
+      const obj = w.objects.get(key);
+      if (obj) out.push(obj);
+    }
+    return out;
   }
 
   /** Number of cached objects. */
   get size(): number {
-    return this.objects.size;
+    return this.#w.objects.size;
   }
+}
+
+/** @internal The write side of `store`: for the reflector and shared caches only (not exported from the package). */
+export function writerOf<K extends KubeObject>(store: Store<K>): StoreWriter<K> {
+  return writerOfStore(store);
 }
 
 /**
@@ -167,12 +120,13 @@ export class Store<K extends KubeObject> {
  * for await (const e of reflector(store, watcher(api))) { ... }
  */
 export async function* reflector<K extends KubeObject>(store: Store<K>, events: AsyncIterable<WatcherEvent<K>>): AsyncGenerator<ReflectedEvent<K>> {
+  const writer = writerOf(store);
   try {
     for await (const event of events) {
-      const changes = store.apply(event);
+      const changes = writer.apply(event);
       yield changes && event.type === 'initDone' ? { type: 'initDone', ...changes } : (event as ReflectedEvent<K>);
     }
   } finally {
-    store.writerStopped();
+    writer.stop();
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Trigger sources: what turns watched changes into reconcile requests.
  *
- * Every source reflects its watcher into a store, so it triggers on what the
- * store holds and never ahead of it:
+ * Every source subscribes to a cache (shared, or private to the controller),
+ * so it triggers on what the cache's store holds and never ahead of it:
  *
  * - a watch event triggers after the store applied it;
  * - a relist triggers once, at `initDone`, for the objects it changed (new, or
@@ -16,11 +16,10 @@
  */
 import { apiVersionOf, type KubeObject, type Resource } from '../core/resource.js';
 import { ObjectRef } from '../core/object-ref.js';
-import type { Api, PartialObjectMetadata } from '../client/api.js';
 import { PredicateState, type Predicate } from './predicates.js';
 import { ReconcileReason } from './reasons.js';
-import { reflector, Store, type ReflectedEvent } from './store.js';
-import { metadataWatcher, watcher, type WatcherConfig } from './watcher.js';
+import type { SharedCache } from './shared-cache.js';
+import type { ReflectedEvent, Store } from './store.js';
 
 /** What a source may do: schedule, and report. Implemented by a controller run. */
 export interface TriggerContext {
@@ -79,15 +78,14 @@ export async function consumeReflected<T extends KubeObject>(
 }
 
 /** The main kind: each changed object (that passes the predicate) is reconciled; a deleted one is forgotten. */
-export function mainSource<K extends KubeObject>(api: Api<K>, store: Store<K>, config: WatcherConfig, predicate?: Predicate<K>): TriggerSource {
-  const r = api.resource;
+export function mainSource<K extends KubeObject>(cache: SharedCache<K>, predicate?: Predicate<K>): TriggerSource {
+  const r = cache.api.resource;
   const name = r.group ? `${r.plural}.${r.group}` : r.plural;
   return {
     name,
     async run(ctx) {
       const filter = predicate ? new PredicateState(predicate) : undefined;
-      const events = reflector(store, watcher(api, { ...config, signal: ctx.signal, controller: ctx.controller }));
-      await consumeReflected(ctx, name, events, (obj, deleted) => {
+      await consumeReflected(ctx, name, cache.subscribe(ctx.signal), (obj, deleted) => {
         if (deleted) return filter?.forget(obj);
         if (filter && !filter.passes(obj)) return;
         ctx.schedule(ObjectRef.from(r, obj), ReconcileReason.objectUpdated);
@@ -96,21 +94,18 @@ export function mainSource<K extends KubeObject>(api: Api<K>, store: Store<K>, c
   };
 }
 
-/** Children of `main` (metadata only): a change or delete reconciles the owners named in `ownerReferences`. */
-export function ownedSource<C extends KubeObject>(main: Resource<KubeObject>, childApi: Api<C>, config: WatcherConfig): TriggerSource {
+/** Children of `main`: a change or delete reconciles the owners named in `ownerReferences`. */
+export function ownedSource(main: Resource<KubeObject>, cache: SharedCache<KubeObject>): TriggerSource {
   const mainApiVersion = apiVersionOf(main);
-  const child = childApi.resource;
+  const child = cache.api.resource;
   const name = `${child.plural} (owned)`;
   return {
     name,
     async run(ctx) {
-      // A store of metadata only: a relist then tells which children vanished meanwhile.
-      const store = new Store<PartialObjectMetadata>(child as never);
-      const events = reflector(store, metadataWatcher(childApi, { ...config, signal: ctx.signal, controller: ctx.controller }));
-      await consumeReflected(ctx, name, events, (obj) => {
-        const ns = obj.metadata.namespace;
+      await consumeReflected(ctx, name, cache.subscribe(ctx.signal), (obj) => {
+        const ns = obj.metadata?.namespace;
         const childRef = ObjectRef.from(child, obj);
-        for (const owner of obj.metadata.ownerReferences ?? []) {
+        for (const owner of obj.metadata?.ownerReferences ?? []) {
           if (owner.kind === main.kind && owner.apiVersion === mainApiVersion) {
             ctx.schedule(ObjectRef.of(main, owner.name, ns), ReconcileReason.relatedObjectUpdated(childRef));
           }
@@ -121,15 +116,13 @@ export function ownedSource<C extends KubeObject>(main: Resource<KubeObject>, ch
 }
 
 /** Objects of another kind: each change or delete reconciles the objects `mapper` names. */
-export function watchedSource<O extends KubeObject>(otherApi: Api<O>, mapper: (obj: O) => Iterable<ObjectRef>, config: WatcherConfig): TriggerSource {
-  const other = otherApi.resource;
+export function watchedSource<O extends KubeObject>(cache: SharedCache<O>, mapper: (obj: O) => Iterable<ObjectRef>): TriggerSource {
+  const other = cache.api.resource;
   const name = `${other.plural} (watched)`;
   return {
     name,
     async run(ctx) {
-      const store = new Store(other);
-      const events = reflector(store, watcher(otherApi, { ...config, signal: ctx.signal, controller: ctx.controller }));
-      await consumeReflected(ctx, name, events, (obj) => {
+      await consumeReflected(ctx, name, cache.subscribe(ctx.signal), (obj) => {
         const objRef = ObjectRef.from(other, obj);
         for (const ref of mapper(obj)) ctx.schedule(ref, ReconcileReason.relatedObjectUpdated(objRef));
       });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigMaps, ObjectRef, Store, StoreWriterStoppedError, reflector, type WatcherEvent } from '../../src/index.js';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import { writerOf } from '../../src/runtime/store.js';
 
 const cm = (name: string, rv = '1'): ConfigMap => ({ metadata: { name, namespace: 'ns', resourceVersion: rv, uid: `uid-${name}` } });
 
@@ -23,7 +24,7 @@ describe('Store and reflector', () => {
       if (e.type === 'initApply' && e.object.metadata?.resourceVersion === '2') break;
     }
     assert.deepEqual(seen, [0, 0, 0, 2, 3, 3, 3], 'the buffer is invisible until initDone');
-    store.apply({ type: 'initDone' });
+    writerOf(store).apply({ type: 'initDone' });
     assert.deepEqual(store.list().map((o) => o.metadata?.name), ['a']);
     assert.equal(store.get({ name: 'a', namespace: 'ns' })?.metadata?.resourceVersion, '2');
   });
@@ -43,14 +44,14 @@ describe('Store and reflector', () => {
     const store = new Store(ConfigMaps);
     let ready = false;
     const waiting = store.waitUntilReady().then(() => (ready = true));
-    store.apply({ type: 'init' });
-    store.apply({ type: 'initApply', object: cm('a') });
+    writerOf(store).apply({ type: 'init' });
+    writerOf(store).apply({ type: 'initApply', object: cm('a') });
     await new Promise((r) => setImmediate(r));
     assert.equal(ready, false, 'not ready mid-list');
-    store.apply({ type: 'initDone' });
+    writerOf(store).apply({ type: 'initDone' });
     await waiting;
     assert.equal(ready, true);
-    store.apply({ type: 'init' });
+    writerOf(store).apply({ type: 'init' });
     assert.equal(store.isReady(), true, 'a relist does not make it unready');
     await store.waitUntilReady();
   });

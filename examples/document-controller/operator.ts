@@ -100,6 +100,8 @@ export interface OperatorOptions {
   port?: number;
   /** Called once the probe server listens, with its port. */
   onListening?: (port: number) => void;
+  /** Graceful shutdown when it aborts, also before the controller started (the program's own SIGTERM handler). */
+  signal?: AbortSignal;
 }
 
 /** Runs the operator until SIGTERM/SIGINT. */
@@ -115,6 +117,7 @@ export async function runOperator(options: OperatorOptions = {}): Promise<void> 
     .owns(ctx.configMaps, { labelSelector: 'app.kubernetes.io/managed-by=document-controller' })
     .withConfig({ name: 'document-controller' })
     .shutdownOnSignal();
+  if (options.signal) controller.gracefulShutdownOn(options.signal);
   if (process.env.LEADER_ELECTION === 'true') {
     const namespace = process.env.POD_NAMESPACE || 'default';
     controller.withLeaderElection(new LeaderElector(client, { name: 'document-controller', namespace, identity: process.env.POD_NAME || undefined }));
@@ -136,5 +139,10 @@ export async function runOperator(options: OperatorOptions = {}): Promise<void> 
 
 // Run directly: `node dist/examples/document-controller/operator.js`
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await runOperator();
+  // In a container this is PID 1, and PID 1 ignores a SIGTERM it has no handler for: the pod would
+  // wait out its whole grace period. So the handler comes first, before the slow start (the OTel SDK
+  // import, the first lists); the controller's own handlers take over once it runs (a second signal: forceful).
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+  await runOperator({ signal: stop.signal });
 }

@@ -9,20 +9,11 @@ import { describe, test } from 'node:test';
 import {
   Action, Api, ConfigMaps, Controller, ControllerError, ObjectNotFoundError, ObjectRef, Secrets, type ReconcileResult,
 } from '../../src/index.js';
-import { useCluster } from '../support/cluster.js';
+import { until, useCluster } from '../support/cluster.js';
 import { runInBackground, signal, Waiter } from '../support/controller.js';
 import { metricValue } from '../support/metric-value.js';
 
 const t = useCluster();
-
-/** Checks `cond` every 10 ms until it holds (state with no event of its own to await); fails after 10 s. */
-async function poll(what: string, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const triggerErrors = (r: ReconcileResult[]) => r.filter((x) => !x.ok && x.error.code === 'ERR_TRIGGER');
 const stoppedTriggers = (r: ReconcileResult[]) => r.filter((x) => !x.ok && x.error.code === 'ERR_TRIGGER_STOPPED');
@@ -221,9 +212,9 @@ describe('the result stream and controller identity', () => {
     }, () => Action.awaitChange(), {}, waiter);
     await waiter.until('the blocker to start', () => started.includes('blocker'));
     await cms.create({ metadata: { name: 'fleeting' } });
-    await poll('fleeting to be queued behind the blocker', () => controller.queue().depth === 1);
+    await until('fleeting to be queued behind the blocker', () => controller.queue().depth === 1, 10_000, 10);
     await cms.delete('fleeting');
-    await poll('the delete to reach the store', () => controller.store.get({ name: 'fleeting', namespace: ns }) === undefined);
+    await until('the delete to reach the store', () => controller.store.get({ name: 'fleeting', namespace: ns }) === undefined, 10_000, 10);
     release.resolve();
     await waiter.until('the ObjectNotFound result', () => running.results.some((r) => !r.ok && r.error instanceof ObjectNotFoundError));
     await running.stop();

@@ -15,8 +15,8 @@
  */
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import {
-  Action, Api, Client, ConfigMaps, Controller, LeaderElector, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError,
-  logger, objectReference,
+  Action, Api, CacheSet, Client, ConfigMaps, Controller, LeaderElector, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError,
+  logger, objectReference, type Store,
 } from 'kubeloop';
 import { setupTracing } from 'kubeloop/telemetry';
 import { Documents, type Document } from './document.js';
@@ -29,6 +29,8 @@ const FORMATS = ['markdown', 'text'];
 interface Context {
   documents: Api<Document>;
   configMaps: Api<ConfigMap>;
+  /** The rendered ConfigMaps, from the cache the controller's owns() shares. */
+  renderedConfigMaps: Store<ConfigMap>;
   recorder: Recorder;
 }
 
@@ -60,7 +62,11 @@ async function apply(doc: Document, ctx: Context): Promise<Action> {
     throw e; // counted as a failed reconcile; the error policy retries with backoff
   }
   const configMap = `${name}-doc`;
-  await ctx.configMaps.inNamespace(namespace!).patch(
+  // The periodic check reads the shared cache and writes only when the ConfigMap is not right.
+  const current = ctx.renderedConfigMaps.get({ name: configMap, namespace: namespace! });
+  const upToDate = current?.data?.[rendered.key] === rendered.content && Object.keys(current.data ?? {}).length === 1
+    && current.metadata?.ownerReferences?.some((o) => o.uid === uid && o.controller);
+  if (!upToDate) await ctx.configMaps.inNamespace(namespace!).patch(
     configMap,
     Patch.apply({
       apiVersion: 'v1',
@@ -108,14 +114,20 @@ export interface OperatorOptions {
 export async function runOperator(options: OperatorOptions = {}): Promise<void> {
   const tracing = await setupTracing({ serviceName: 'document-controller' });
   const client = Client.infer();
+  const configMaps = Api.all(client, ConfigMaps);
+  // One cache of the operator's ConfigMaps, read by two consumers: the controller's owns() trigger and the reconciler.
+  const rendered = new CacheSet().for(configMaps, { labelSelector: 'app.kubernetes.io/managed-by=document-controller' });
   const ctx: Context = {
     documents: Api.all(client, Documents),
-    configMaps: Api.all(client, ConfigMaps),
+    configMaps,
+    renderedConfigMaps: rendered.store,
     recorder: new Recorder(client, { controller: 'example.com/document-controller' }),
   };
   const controller = new Controller(ctx.documents)
-    .owns(ctx.configMaps, { labelSelector: 'app.kubernetes.io/managed-by=document-controller' })
-    .withConfig({ name: 'document-controller' })
+    .owns(rendered)
+    // Bounded: each running reconcile holds a connection to the API server. Unbounded, the first
+    // reconcile of 1,000 cached Documents opened about as many TLS connections and tripled RSS (docs/deploy.md).
+    .withConfig({ name: 'document-controller', concurrency: 16 })
     .shutdownOnSignal();
   if (options.signal) controller.gracefulShutdownOn(options.signal);
   if (process.env.LEADER_ELECTION === 'true') {

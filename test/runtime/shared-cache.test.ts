@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import {
-  Action, Api, ApiError, CacheSet, Client, ConfigMaps, Controller, Patch, Secrets, SharedCache, UnknownIndexError, stripManagedFields,
+  Action, Api, ApiError, CacheSet, Client, ConfigMaps, Controller, ObjectRef, Patch, Secrets, SharedCache, UnknownIndexError, stripManagedFields,
   type Layer, type ReflectedEvent,
 } from '../../src/index.js';
 import { useCluster } from '../support/cluster.js';
-import { runInBackground, Waiter } from '../support/controller.js';
+import { currentReason, runInBackground, Waiter } from '../support/controller.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { fastBackoff } from '../support/watch-harness.js';
 
@@ -226,6 +226,29 @@ describe('shared caches', () => {
     assert.deepEqual(cache.store.get({ name: 'big', namespace: ns })!.data, { keep: 'k' });
     assert.deepEqual(cache.store.get({ name: 'after', namespace: ns })!.data, { keep: 'k' });
     assert.deepEqual(cache.store.get({ name: 'bad', namespace: ns })!.data, { keep: 'k', drop: 'z' }, 'the object whose transform threw is missing or changed');
+  });
+
+  test('the documented pattern: a watches() mapper finds the objects that mention a changed object through an index', async () => {
+    const ns = await t.namespace();
+    const cmApi = Api.namespaced(t.client, ConfigMaps, ns);
+    const secretApi = Api.namespaced(t.client, Secrets, ns);
+    await cmApi.create({ metadata: { name: 'uses-db', annotations: { secret: 'db' } } });
+    await cmApi.create({ metadata: { name: 'uses-api', annotations: { secret: 'api' } } });
+    const configMaps = new CacheSet().for(cmApi).index('secret', (cm) => cm.metadata?.annotations?.secret);
+    const runs: string[] = [];
+    const waiter = new Waiter();
+    const controller = new Controller(configMaps).withConfig({ name: `mention-${ns}` })
+      .watches(secretApi, (secret) => configMaps.store.byIndex('secret', secret.metadata!.name!).map((cm) => ObjectRef.from(ConfigMaps, cm)));
+    const running = runInBackground(controller, (cm) => {
+      runs.push(`${cm.metadata!.name} ${currentReason()}`);
+      waiter.notify();
+      return Action.awaitChange();
+    }, () => Action.awaitChange(), {}, waiter);
+    await waiter.until('the first reconciles', () => runs.length === 2);
+    await secretApi.create({ metadata: { name: 'db' }, stringData: { password: 'x' } });
+    await waiter.until('uses-db reconciled for its secret', () => runs.some((r) => r.startsWith('uses-db related object updated: Secret')));
+    await running.stop();
+    assert.deepEqual(runs.slice(2), [`uses-db related object updated: Secret.v1./db.${ns}`], 'the mapper reached objects that do not mention the secret');
   });
 
   test('a controller over a shared cache refuses watcher options, which belong to the cache', () => {

@@ -30,7 +30,11 @@ export interface HealthSource {
 export interface ProbeServerOptions {
   /** Default 8080. 0 picks a free port. */
   port?: number;
-  /** Default `0.0.0.0` (probes come from the kubelet); use `127.0.0.1` locally. */
+  /**
+   * Default: every address, IPv6 and IPv4 (`::` dual-stack; `0.0.0.0` on a host
+   * without IPv6), since the kubelet probes the pod's IP, which is IPv6 on IPv6 and
+   * IPv6-first clusters. Use `127.0.0.1` locally.
+   */
   host?: string;
   /** Default: kubeloop's `metricsRegistry`. */
   registry?: Registry<RegistryContentType>;
@@ -81,7 +85,8 @@ export class ProbeServer {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.port ?? 8080, this.options.host ?? '0.0.0.0', () => {
+      // No host: Node binds `::` with ipv6Only false, and falls back to 0.0.0.0 where IPv6 is unavailable.
+      server.listen({ port: this.options.port ?? 8080, host: this.options.host, ipv6Only: false }, () => {
         server.off('error', reject);
         resolve();
       });

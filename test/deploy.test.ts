@@ -4,7 +4,6 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { stringify } from 'yaml';
@@ -14,14 +13,20 @@ import {
 } from '../src/index.js';
 import { Documents } from '../examples/document-controller/document.js';
 import { until, useCluster } from './support/cluster.js';
+import { kustomize, only, root } from './deploy/render.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const t = useCluster({ users: [{ name: 'document-controller' }] });
 const ServiceMonitors = defineResource({ group: 'monitoring.coreos.com', version: 'v1', kind: 'ServiceMonitor', plural: 'servicemonitors', namespaced: true });
+const NetworkPolicies = defineResource({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true });
+// policy/v1 (what deploy/ ships: every Kubernetes still supported has it, and 1.25+ has nothing else) came with 1.21;
+// the 1.20 test server serves the same object, with the same fields as used here, as policy/v1beta1.
+const PodDisruptionBudgets = defineResource({ group: 'policy', version: 'v1beta1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', namespaced: true });
 const KINDS: Record<string, Resource<any>> = {
   Namespace: Namespaces, CustomResourceDefinition: CustomResourceDefinitions, ServiceAccount: ServiceAccounts, ClusterRole: ClusterRoles,
   ClusterRoleBinding: ClusterRoleBindings, Role: Roles, RoleBinding: RoleBindings, Deployment: Deployments, Service: Services, ServiceMonitor: ServiceMonitors,
+  NetworkPolicy: NetworkPolicies, PodDisruptionBudget: PodDisruptionBudgets,
 };
+const BASE_KINDS = ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding', 'Service', 'Deployment', 'PodDisruptionBudget', 'NetworkPolicy'];
 
 function manifests(file: string): KubeObject[] {
   return parseAllDocuments(readFileSync(join(root, file), 'utf8')).map((d) => d.toJSON() as KubeObject).filter(Boolean);
@@ -30,8 +35,24 @@ function manifests(file: string): KubeObject[] {
 async function apply(obj: KubeObject, dryRun = false): Promise<KubeObject> {
   const r = KINDS[obj.kind!];
   assert.ok(r, `a resource descriptor for ${obj.kind}`);
+  if (obj.kind === 'PodDisruptionBudget') {
+    assert.equal(obj.apiVersion, 'policy/v1');
+    obj = { ...obj, apiVersion: 'policy/v1beta1' };
+  }
   const api = r.namespaced ? Api.namespaced(t.client, r, obj.metadata!.namespace!) : Api.all(t.client, r);
   return api.patch(obj.metadata!.name!, Patch.apply(obj), { fieldManager: 'kubeloop-test', force: true, dryRun });
+}
+
+/** Dry-runs every object (after creating its Namespace for real: a namespaced dry run needs one) and checks that nothing was stored. */
+async function dryRunAll(objects: KubeObject[]): Promise<void> {
+  await apply(only(objects, 'Namespace'));
+  for (const obj of objects) {
+    const result = await apply(obj, true);
+    assert.equal(result.metadata?.name, obj.metadata?.name, `${obj.kind} ${obj.metadata?.name} dry-run`);
+    if (obj.kind === 'Deployment') assert.deepEqual((result as any).spec.template.spec.securityContext, (obj as any).spec.template.spec.securityContext, 'the server kept the pod security context as written');
+  }
+  const deployment = only(objects, 'Deployment');
+  assert.equal(await Api.namespaced(t.client, Deployments, deployment.metadata.namespace).getOpt(deployment.metadata.name), undefined, 'a dry run persists nothing');
 }
 
 /** The resource (with its subresource) a request path names: `/apis/example.com/v1/namespaces/ns/documents/ok/status` → `documents/status`. */
@@ -47,25 +68,85 @@ async function established(name: string): Promise<void> {
 }
 
 describe('deployment files', () => {
-  test('every manifest is accepted by the API server (server-side dry-run apply)', async () => {
-    await apply(manifests('test/fixtures/servicemonitor-crd.yaml')[0]!);
-    await established('servicemonitors.monitoring.coreos.com');
-    const all = [...manifests('deploy/crd.yaml'), ...manifests('deploy/operator.yaml'), ...manifests('deploy/servicemonitor.yaml')];
-    assert.deepEqual(all.map((o) => o.kind), ['CustomResourceDefinition', 'Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Deployment', 'Service', 'ServiceMonitor']);
-    // Namespaced objects can only be dry-run into a namespace that exists.
-    await apply(all.find((o) => o.kind === 'Namespace')!);
-    for (const obj of all) {
-      const result = await apply(obj, true);
-      assert.equal(result.metadata?.name, obj.metadata?.name, `${obj.kind} ${obj.metadata?.name} dry-run`);
-    }
-    assert.equal(await Api.namespaced(t.client, Deployments, 'kubeloop-system').getOpt('document-controller'), undefined, 'a dry run persists nothing');
+  test('the kustomize base (kubectl apply -k deploy) renders every object into kubeloop-system, and the API server accepts each (server-side dry-run apply)', async () => {
+    const base = kustomize('deploy');
+    assert.deepEqual(base.map((o) => o.kind).sort(), [...BASE_KINDS].sort());
+    for (const o of base.filter((o) => !['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind!))) assert.equal(o.metadata?.namespace, 'kubeloop-system', `${o.kind} namespace`);
+    assert.equal(only(base, 'Namespace').metadata.name, 'kubeloop-system');
+    assert.equal(only(base, 'Deployment').spec.template.spec.containers[0].image, 'ghcr.io/kubeloop/document-controller:0.1.0');
+    await dryRunAll(base);
   });
 
-  test('the RBAC grants exactly the verbs the operator uses: it reconciles every path without a 403, and uses every verb granted', { timeout: 120_000 }, async () => {
+  test('an overlay sets image, namespace, replicas, the ServiceMonitor label and the monitoring namespace; the RBAC subjects follow the namespace; all of it is accepted', async () => {
+    await apply(manifests('test/fixtures/servicemonitor-crd.yaml')[0]!);
+    await established('servicemonitors.monitoring.coreos.com');
+    const objects = kustomize('test/deploy/fixtures/overlay');
+    assert.deepEqual(objects.map((o) => o.kind).sort(), [...BASE_KINDS, 'ServiceMonitor'].sort());
+    const deployment = only(objects, 'Deployment');
+    assert.equal(deployment.metadata.namespace, 'team-a');
+    assert.equal(deployment.spec.replicas, 3);
+    assert.equal(deployment.spec.template.spec.containers[0].image, 'registry.example.com/platform/document-controller:1.2.3');
+    assert.equal(only(objects, 'Namespace').metadata.name, 'team-a');
+    for (const binding of objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {
+      assert.deepEqual((binding as any).subjects, [{ kind: 'ServiceAccount', name: 'document-controller', namespace: 'team-a' }], `${binding.kind} subjects`);
+    }
+    assert.equal(only(objects, 'ServiceMonitor').metadata.labels.release, 'prometheus');
+    assert.deepEqual(only(objects, 'NetworkPolicy').spec.ingress[0].from[0].namespaceSelector.matchLabels, { 'kubernetes.io/metadata.name': 'observability' });
+    await dryRunAll(objects);
+  });
+
+  test('the pod template has every field Pod Security "restricted" asks for (checked here field by field: PodSecurity admission does not exist on the 1.20 test server)', () => {
+    const pod = only(kustomize('deploy'), 'Deployment').spec.template.spec;
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.securityContext.seccompProfile?.type, 'RuntimeDefault');
+    assert.equal(pod.securityContext.runAsUser, undefined, 'no pinned UID: platforms that assign one (OpenShift) pick their own');
+    for (const f of ['hostNetwork', 'hostPID', 'hostIPC', 'volumes', 'initContainers', 'ephemeralContainers']) assert.equal(pod[f], undefined, `pod ${f}`);
+    assert.equal(pod.containers.length, 1);
+    for (const c of pod.containers) {
+      const sc = c.securityContext;
+      assert.equal(sc.allowPrivilegeEscalation, false, 'allowPrivilegeEscalation');
+      assert.deepEqual(sc.capabilities, { drop: ['ALL'] }, 'capabilities');
+      assert.equal(sc.runAsNonRoot, true, 'runAsNonRoot');
+      assert.equal(sc.seccompProfile?.type, 'RuntimeDefault', 'seccompProfile');
+      assert.equal(sc.readOnlyRootFilesystem, true, 'readOnlyRootFilesystem (beyond restricted)');
+      for (const f of ['privileged', 'runAsUser', 'procMount', 'windowsOptions', 'seLinuxOptions']) assert.equal(sc[f], undefined, `container ${f}`);
+      assert.ok(c.ports.every((p: { hostPort?: number }) => p.hostPort === undefined), 'no hostPort');
+    }
+  });
+
+  test('availability: two replicas spread over nodes, a PDB that lets one go at a time, a grace period longer than the graceful-shutdown deadline', () => {
+    const objects = kustomize('deploy');
+    const deployment = only(objects, 'Deployment');
+    const pod = deployment.spec.template.spec;
+    assert.equal(deployment.spec.replicas, 2);
+    const spread = pod.topologySpreadConstraints.find((c: { topologyKey: string }) => c.topologyKey === 'kubernetes.io/hostname');
+    assert.deepEqual(spread, { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: deployment.spec.selector });
+    const pdb = only(objects, 'PodDisruptionBudget');
+    assert.deepEqual(pdb.spec, { maxUnavailable: 1, selector: deployment.spec.selector });
+    // The controller's default shutdownDeadlineMs (src/runtime/controller.ts) is 30 s; the demo operator keeps it.
+    const shutdownDeadlineSeconds = 30;
+    assert.ok(pod.terminationGracePeriodSeconds >= shutdownDeadlineSeconds + 5, `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} leaves time after the ${shutdownDeadlineSeconds} s deadline`);
+  });
+
+  test('one port, named http-metrics, for the probes, the Service, the ServiceMonitor and the NetworkPolicy, which admits only the monitoring namespace', () => {
+    const objects = kustomize('test/deploy/fixtures/overlay');
+    const container = only(objects, 'Deployment').spec.template.spec.containers[0];
+    assert.deepEqual(container.ports, [{ name: 'http-metrics', containerPort: 8080, protocol: 'TCP' }]);
+    assert.equal(container.readinessProbe.httpGet.port, 'http-metrics');
+    assert.equal(container.livenessProbe.httpGet.port, 'http-metrics');
+    assert.deepEqual(only(objects, 'Service').spec.ports, [{ name: 'http-metrics', port: 8080, targetPort: 'http-metrics', protocol: 'TCP' }]);
+    assert.equal(only(objects, 'ServiceMonitor').spec.endpoints[0].port, 'http-metrics');
+    const policy = only(objects, 'NetworkPolicy').spec;
+    assert.deepEqual(policy.podSelector, only(objects, 'Deployment').spec.selector);
+    assert.deepEqual(policy.policyTypes, ['Ingress']);
+    assert.deepEqual(policy.ingress, [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } } }], ports: [{ port: 'http-metrics', protocol: 'TCP' }] }]);
+  });
+
+  test('the RBAC grants exactly the verbs the operator uses: it reconciles every path without a 403, and uses every verb granted; PUT /log-level stays off', { timeout: 120_000 }, async () => {
     // The CRD and the operator's ClusterRole for real, bound to a token user standing in for the ServiceAccount.
-    await apply(manifests('deploy/crd.yaml')[0]!);
+    const operatorManifests = kustomize('deploy');
+    await apply(only(operatorManifests, 'CustomResourceDefinition'));
     await established('documents.example.com');
-    const operatorManifests = manifests('deploy/operator.yaml');
     const role = operatorManifests.find((o) => o.kind === 'ClusterRole')!;
     await apply(role);
     await Api.all(t.client, ClusterRoleBindings).create({
@@ -112,6 +193,10 @@ describe('deployment files', () => {
       await docs.delete('gone');
       await until('gone to be deleted through the finalizer', async () => (await docs.getOpt('gone')) === undefined);
       assert.equal(await cms.getOpt('gone-doc'), undefined);
+      // The deployed operator leaves PUT /log-level off (its port is open to the cluster): refused, and the filter unchanged.
+      const port = (JSON.parse(lines.find((l) => l.includes('"probe server listening"'))!) as { port: number }).port;
+      assert.equal((await fetch(`http://127.0.0.1:${port}/log-level`, { method: 'PUT', body: 'trace' })).status, 403, 'PUT /log-level');
+      assert.doesNotMatch(await (await fetch(`http://127.0.0.1:${port}/log-level`)).text(), /^trace/);
     } catch (e) {
       failure = e;
     } finally {

@@ -177,6 +177,12 @@ async function main(): Promise<void> {
     case 'observability':
       result = await (await import('./observability-bench.js')).observabilityBench(task);
       break;
+    case 'cache-sharing':
+      result = await (await import('./cache-sharing-bench.js')).cacheSharingBench(task);
+      break;
+    case 'cache-memory':
+      result = await (await import('./cache-memory-bench.js')).cacheMemoryBench(task);
+      break;
   }
   send({ type: 'result', result });
   // The parent says when to go (or disconnects); lingering handles must not keep us alive.

@@ -6,7 +6,7 @@
  * - `BENCH_REPS=n` repetitions of each scenario (default 3, and 5 for the quick
  *   warm-up and scheduler runs; contenders alternate).
  * - `BENCH_WARMUP_SIZES=10000,50000` overrides the warm-up sizes of the scale.
- * - `BENCH_ONLY=warmup,watch,burst,latency,scheduler,observability` runs a subset.
+ * - `BENCH_ONLY=warmup,watch,burst,latency,scheduler,observability,caches` runs a subset.
  * - `BENCH_PROFILE=1` runs every child under `node --cpu-prof` and keeps the
  *   profiles in bench/results/profiles/ (open them in Chrome DevTools).
  */
@@ -35,6 +35,11 @@ export interface Scale {
   obsRequeueMs: number;
   obsWarmupSeconds: number;
   obsMeasureSeconds: number;
+  /** Scenario 7: ConfigMaps (each owning a Secret) the controllers share, and updates streamed to them. */
+  cacheShareObjects: number;
+  cacheShareUpdates: number;
+  /** Scenario 7: ConfigMaps written by two server-side-apply field managers (transform and index figures). */
+  cacheSsaObjects: number;
 }
 
 const FULL: Scale = {
@@ -55,6 +60,9 @@ const FULL: Scale = {
   obsRequeueMs: 250,
   obsWarmupSeconds: 3,
   obsMeasureSeconds: 8,
+  cacheShareObjects: 5000,
+  cacheShareUpdates: 10_000,
+  cacheSsaObjects: 10_000,
 };
 
 const SMALL: Scale = {
@@ -75,9 +83,12 @@ const SMALL: Scale = {
   obsRequeueMs: 250,
   obsWarmupSeconds: 1,
   obsMeasureSeconds: 3,
+  cacheShareObjects: 500,
+  cacheShareUpdates: 1000,
+  cacheSsaObjects: 1000,
 };
 
-export const SCENARIOS = ['warmup', 'watch', 'burst', 'latency', 'scheduler', 'observability'] as const;
+export const SCENARIOS = ['warmup', 'watch', 'burst', 'latency', 'scheduler', 'observability', 'caches'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export function readScale(env: NodeJS.ProcessEnv = process.env): Scale {

@@ -64,3 +64,42 @@ export async function widgets(admin: Admin, ns: string, n: number): Promise<void
     await admin.mergePatch(widgetPath(ns, widgetName(i), 'status'), { status: { observed: 0 } });
   });
 }
+
+/** `n` ConfigMaps, each owning a small Secret (`ownerReferences` to it), for the owns() of the cache-sharing scenario. */
+export async function ownedSecrets(admin: Admin, ns: string, n: number): Promise<void> {
+  await namespace(admin, ns);
+  await parallel(n, 64, async (i) => {
+    const name = cmName(i);
+    const cm = await admin.call<{ metadata: { uid: string } }>('POST', cmPath(ns), configMap(name, i));
+    await admin.call('POST', `/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `secret-${String(i).padStart(6, '0')}`, ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name, uid: cm.metadata.uid, controller: true }] },
+      data: { token: createHash('sha256').update(name).digest('base64') },
+    });
+  });
+}
+
+/**
+ * `n` ConfigMaps written by two server-side-apply field managers, so each
+ * carries two `managedFields` entries: `bench-settings` applies the data and
+ * the `app`/`shard` labels, `bench-indexer` a `ref` label (four objects share
+ * each value) and an annotation.
+ */
+export async function appliedConfigMaps(admin: Admin, ns: string, n: number): Promise<void> {
+  await namespace(admin, ns);
+  const apply = (name: string, manager: string, body: unknown) =>
+    admin.call('PATCH', `${cmPath(ns, name)}?fieldManager=${manager}&force=true`, body, 'application/apply-patch+yaml');
+  await parallel(n, 64, async (i) => {
+    const name = cmName(i);
+    await apply(name, 'bench-settings', configMap(name, i));
+    await apply(name, 'bench-indexer', {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name, labels: { ref: `doc-${i >> 2}` }, annotations: { 'bench.kubeloop.dev/reviewed-by': `team-${i % 13}` } },
+    });
+  });
+  const first = await admin.call<{ metadata: { managedFields?: { manager: string }[] } }>('GET', cmPath(ns, cmName(0)));
+  const managers = (first.metadata.managedFields ?? []).map((f) => f.manager);
+  if (managers.length !== 2) throw new Error(`expected two managedFields entries, found ${JSON.stringify(managers)}`);
+}

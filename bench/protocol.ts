@@ -5,7 +5,25 @@
  */
 import type { Scale } from './config.js';
 
-export type Contender = 'kubeloop' | 'kubeloop-tuned' | 'kubeloop-any' | 'client-node' | 'floor' | 'setTimeout' | 'all-on' | 'all-on-sampled' | 'tracing-off' | 'all-off';
+export type Contender =
+  | 'kubeloop'
+  | 'kubeloop-tuned'
+  | 'kubeloop-any'
+  | 'client-node'
+  | 'floor'
+  | 'setTimeout'
+  | 'all-on'
+  | 'all-on-sampled'
+  | 'tracing-off'
+  | 'all-off'
+  // caches: sharing
+  | 'one-controller'
+  | 'three-shared'
+  | 'three-private'
+  // caches: transform and indexes
+  | 'stripManagedFields'
+  | 'transform-null'
+  | 'stripped+indexes';
 
 /** What the child needs to reach the cluster. */
 export interface Target {
@@ -16,7 +34,7 @@ export interface Target {
 }
 
 export interface ChildTask {
-  scenario: 'warmup' | 'watch' | 'burst' | 'latency' | 'scheduler' | 'observability';
+  scenario: 'warmup' | 'watch' | 'burst' | 'latency' | 'scheduler' | 'observability' | 'cache-sharing' | 'cache-memory';
   contender: Contender;
   target: Target;
   namespace: string;

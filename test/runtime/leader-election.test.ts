@@ -398,7 +398,11 @@ describe('leader election in one process', () => {
       });
       // The connection that carries the next renewal goes silent in both directions; the others, and new ones, work.
       stall.stallNextRequest();
-      const failure = await failed;
+      const lost = new Promise<never>((_, reject) => {
+        leadership.addEventListener('abort', () => reject(new Error(`leadership ended (${String(leadership.reason)}) before the stalled attempt was abandoned`)), { once: true });
+      });
+      lost.catch(() => {}); // it also rejects at the release below, when nobody waits for it
+      const failure = await Promise.race([failed, lost]);
       assert.equal(stall.counts.stalled, 1, 'one connection was stalled');
       const sentAt = stall.firstHeldRequestAt;
       assert.ok(sentAt !== undefined, 'a renewal was sent into the stalled connection');

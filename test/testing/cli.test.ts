@@ -11,18 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { Api, Client, Namespaces } from '../../src/index.js';
+import { alive } from '../support/processes.js';
 
 // The compiled CLI, next to this compiled test (dist/test/testing → dist/src/testing).
 const cli = fileURLToPath(new URL('../../src/testing/cli.js', import.meta.url));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('cluster up serves requests until SIGINT, then stops its etcd and kube-apiserver and exits 0', { timeout: 180_000 }, async () => {
   const child = spawn(process.execPath, [cli, 'cluster', 'up'], { stdio: ['ignore', 'pipe', 'pipe'] });

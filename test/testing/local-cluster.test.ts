@@ -11,17 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { LocalCluster } from '../../src/testing/index.js';
 import { until } from '../support/cluster.js';
+import { alive } from '../support/processes.js';
 
 const fixture = fileURLToPath(new URL('../fixtures/cluster-child.js', import.meta.url));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const commandOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
 

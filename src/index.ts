@@ -15,7 +15,10 @@ export type { RetryOptions } from './client/layers.js';
 // telemetry
 export { logger, configureLogging, setLogFilter, logFilter, Logger, type LoggingOptions, type LogFormat } from './telemetry/log.js';
 export { parseLogFilter, LogFilterError, type Level, type LogFilter } from './telemetry/filter.js';
-export { withSpan, instrument, currentSpan, ActiveSpan, type Fields, type FieldValue, type SpanOptions } from './telemetry/span.js';
+export { withSpan, instrument, currentSpan, currentSignal, ActiveSpan, type Fields, type FieldValue, type SpanOptions } from './telemetry/span.js';
+export { TRACEPARENT_ANNOTATION, setObjectTraceStamping } from './telemetry/object-trace.js';
+export { enableControllerRuntimeMetrics } from './telemetry/controller-runtime-metrics.js';
+export type * from './telemetry/diagnostics.js';
 export { metricsRegistry, renderMetrics } from './telemetry/metrics.js';
 // runtime
 export { watcher, metadataWatcher, type WatcherConfig, type WatcherEvent } from './runtime/watcher.js';
@@ -27,14 +30,14 @@ export { Scheduler, type ScheduleRequest, type ScheduledEntry, type SchedulerOpt
 export { ExponentialBackoff, ResetTimerBackoff, defaultWatcherBackoff, type Backoff, type ExponentialBackoffOptions } from './runtime/backoff.js';
 export { Action } from './runtime/action.js';
 export {
-  Controller, ReconcileReason, type ControllerConfig, type MainWatcherConfig, type Reconciler, type ReconcileResult, type ReadinessCheck, type LivenessCheck,
+  Controller, ReconcileReason, type ControllerConfig, type MainWatcherConfig, type Reconciler, type ReconcileInfo, type ReconcileResult, type ReadinessCheck, type LivenessCheck,
   type LeaderElectionConfig,
 } from './runtime/controller.js';
 export {
   LeaderElector, LeaderElectionConfigError, LeadershipLostError, resolveLeaderElectorOptions,
   type LeaderElectorEvents, type LeaderElectorOptions, type LeadershipLossReason, type ResolvedLeaderElectorOptions,
 } from './runtime/leader-election.js';
-export { ControllerError, ReconcilerFailedError, ObjectNotFoundError, QueueError, TriggerError, DuplicateControllerError } from './runtime/errors.js';
+export { ControllerError, ReconcilerFailedError, ReconcileTimeoutError, ObjectNotFoundError, QueueError, TriggerError, DuplicateControllerError } from './runtime/errors.js';
 export type { Trigger } from './runtime/triggers.js';
 export { backoffErrorPolicy, type ErrorPolicy, type BackoffPolicyOptions } from './runtime/error-policy.js';
 export { finalizer, type FinalizerHandlers } from './runtime/finalizer.js';

@@ -1,4 +1,5 @@
 import type { ListMeta, ObjectMeta } from 'kubernetes-types/meta/v1.js';
+import { stamped, writeStamp } from '../telemetry/object-trace.js';
 import { ApiError, type Status } from '../core/errors.js';
 import { apiVersionOf, resourcePath, type KubeObject, type Resource } from '../core/resource.js';
 import type { Client } from './client.js';
@@ -173,9 +174,10 @@ export class Api<K extends KubeObject> {
     return { items, resourceVersion };
   }
 
+  /** Creates; inside a traced span the object is stamped with its trace context (see object-trace.ts). */
   create(obj: K, params: WriteParams = {}): Promise<K> {
     const namespace = this.namespace ?? obj.metadata?.namespace;
-    const body = { apiVersion: apiVersionOf(this.resource), kind: this.resource.kind, ...obj };
+    const body = stamped({ apiVersion: apiVersionOf(this.resource), kind: this.resource.kind, ...obj }, writeStamp());
     return this.call('create', 'POST', resourcePath(this.resource, this.resource.namespaced ? namespace : undefined), params, {
       ...this.json(body),
       query: writeQuery(params),
@@ -184,7 +186,7 @@ export class Api<K extends KubeObject> {
 
   /** Replaces the whole object (an update); `metadata.resourceVersion` makes it conditional. */
   replace(name: string, obj: K, params: WriteParams = {}): Promise<K> {
-    const body = { apiVersion: apiVersionOf(this.resource), kind: this.resource.kind, ...obj };
+    const body = stamped({ apiVersion: apiVersionOf(this.resource), kind: this.resource.kind, ...obj }, writeStamp());
     return this.call('update', 'PUT', this.objectPath(name), params, { ...this.json(body), query: writeQuery(params) });
   }
 
@@ -197,7 +199,9 @@ export class Api<K extends KubeObject> {
 
   /** Patches with any of the four patch types; server-side apply needs `fieldManager`. */
   patch(name: string, patch: Patch, params: PatchParams = {}): Promise<K> {
-    return this.patchAt('patch', this.objectPath(name), patch, params);
+    // A JSON patch is a list of operations: no place to add an annotation without knowing the object.
+    const stamp = patch.type === 'json' ? undefined : writeStamp();
+    return this.patchAt('patch', this.objectPath(name), stamp === undefined || patch.type === 'json' ? patch : { ...patch, body: stamped(patch.body, stamp) }, params);
   }
 
   getStatus(name: string, opts: CallOptions = {}): Promise<K> {

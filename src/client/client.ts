@@ -1,4 +1,5 @@
 import { ApiError, type Status } from '../core/errors.js';
+import { currentSignal } from '../telemetry/span.js';
 import { authenticator } from './auth.js';
 import { inferConfig, type ConnectionConfig } from './config.js';
 import { loadKubeconfig } from './kubeconfig.js';
@@ -58,14 +59,18 @@ export class Client {
     return new Client(loadKubeconfig({ paths: options.paths, context: options.context }), options);
   }
 
-  /** Sends a request through the layer chain. Non-2xx answers are returned, not thrown. */
+  /**
+   * Sends a request through the layer chain. Non-2xx answers are returned, not
+   * thrown. Inside a reconcile with a deadline the request is also aborted when
+   * the deadline passes (the reconcile's signal travels in its span).
+   */
   request(req: KubeRequest): Promise<KubeResponse> {
-    return this.service(req);
+    return this.service(withAmbientSignal(req));
   }
 
   /** Sends a request and parses the JSON answer; a non-2xx answer throws an `ApiError`. */
   async requestJson<T>(req: KubeRequest): Promise<T> {
-    const res = await this.service(req);
+    const res = await this.service(withAmbientSignal(req));
     if (res.status < 200 || res.status >= 300) throw this.apiError(req, res.status, res.text ?? '');
     return (res.text ? JSON.parse(res.text) : undefined) as T;
   }
@@ -94,6 +99,13 @@ export class Client {
   close(): Promise<void> {
     return this.transport.close();
   }
+}
+
+/** The request with the signal of the work around it (a reconcile's deadline) added to its own. */
+function withAmbientSignal(req: KubeRequest): KubeRequest {
+  const ambient = currentSignal();
+  if (ambient === undefined || ambient === req.signal) return req;
+  return { ...req, signal: req.signal ? AbortSignal.any([req.signal, ambient]) : ambient };
 }
 
 function reasonFor(code: number): string {

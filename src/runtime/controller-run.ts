@@ -13,17 +13,21 @@
 import type { KubeObject, Resource } from '../core/resource.js';
 import { ObjectRef } from '../core/object-ref.js';
 import { logger } from '../telemetry/log.js';
+import { controllerRuntimeMetrics } from '../telemetry/controller-runtime-metrics.js';
+import type { ControllerDiagnostics } from '../telemetry/diagnostics.js';
 import {
-  reconcileActive, reconcileDuration, reconcileErrors, reconcileQueueDepth, reconcileQueueWait, reconcileTotal, triggerErrors,
+  reconcileActive, reconcileDuration, reconcileErrors, reconcileLongestRunning, reconcileQueueDepth, reconcileQueueWait, reconcileTotal, triggerErrors,
 } from '../telemetry/metrics.js';
+import { linkFromObject, objectStamp } from '../telemetry/object-trace.js';
 import { withSpan } from '../telemetry/span.js';
 import { Action } from './action.js';
 import { Channel } from './channel.js';
 import type { ErrorPolicy } from './error-policy.js';
-import { DuplicateControllerError, errorKind, ObjectNotFoundError, QueueError, ReconcilerFailedError, TriggerError, type ControllerError } from './errors.js';
+import { DuplicateControllerError, errorKind, ObjectNotFoundError, QueueError, ReconcilerFailedError, ReconcileTimeoutError, TriggerError, type ControllerError } from './errors.js';
 import { LeadershipGate } from './leadership-gate.js';
 import type { LeaderElector } from './leader-election.js';
 import { ReconcileReason } from './reasons.js';
+import { RunJournal } from './run-journal.js';
 import { Runner } from './runner.js';
 import { Scheduler, type ScheduledEntry } from './scheduler.js';
 import type { Store } from './store.js';
@@ -31,7 +35,17 @@ import type { TriggerContext, TriggerSource } from './triggers.js';
 
 const log = logger('kubeloop::controller');
 
-export type Reconciler<K extends KubeObject, C> = (obj: K, ctx: C) => Promise<Action> | Action;
+/** What the runtime hands a reconcile beside the object and the user's context. */
+export interface ReconcileInfo {
+  /**
+   * Aborts when the reconcile's deadline (`reconcileTimeoutMs`) passes or the
+   * controller is stopped by force. kubeloop's API calls inside the reconcile
+   * already follow it; pass it to your own cancellable work (fetch, timers).
+   */
+  signal: AbortSignal;
+}
+
+export type Reconciler<K extends KubeObject, C> = (obj: K, ctx: C, info: ReconcileInfo) => Promise<Action> | Action;
 
 /** One entry of the result stream. Results never end the stream. */
 export type ReconcileResult =
@@ -51,6 +65,10 @@ export interface RunSettings {
   livenessThresholdMs: number;
   resultBufferSize: number;
   shutdownDeadlineMs: number;
+  /** Deadline of one reconcile; undefined for none. */
+  reconcileTimeoutMs?: number;
+  /** Finished reconciles kept for the diagnostics page. */
+  recentReconciles: number;
 }
 
 /** Names of the controllers running in this process: two with one name would share metric series. */
@@ -69,6 +87,11 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
   private readonly stoppedSources = new Map<string, string>();
   private waitingForConsumer = false;
   private readonly metrics;
+  /** controller-runtime's metric names, when turned on (`enableControllerRuntimeMetrics`). */
+  private readonly compat;
+  private readonly journal: RunJournal;
+  /** Aborted by a forced stop: the signal of reconciles that have no deadline of their own. */
+  private readonly forced = new AbortController();
 
   constructor(
     private readonly resource: Resource<K>,
@@ -104,9 +127,24 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
         transport_error: reconcileErrors.series({ ...labels, error: 'transport_error' }),
         reconciler_error: reconcileErrors.series({ ...labels, error: 'reconciler_error' }),
         object_not_found: reconcileErrors.series({ ...labels, error: 'object_not_found' }),
+        timeout: reconcileErrors.series({ ...labels, error: 'timeout' }),
       },
       queueWait: reconcileQueueWait.labels(labels),
       duration: reconcileDuration.labels(labels),
+    };
+    this.journal = new RunJournal(settings.recentReconciles);
+    const cr = controllerRuntimeMetrics();
+    const queue = { name: this.controller, controller: this.controller };
+    this.compat = cr && {
+      success: cr.reconcileTotal.series({ ...labels, result: 'success' }),
+      error: cr.reconcileTotal.series({ ...labels, result: 'error' }),
+      requeueAfter: cr.reconcileTotal.series({ ...labels, result: 'requeue_after' }),
+      errors: cr.reconcileErrors.series(labels),
+      reconcileTime: cr.reconcileTime.labels(labels),
+      adds: cr.adds.series(queue),
+      retries: cr.retries.series(queue),
+      queueDuration: cr.queueDuration.labels(queue),
+      workDuration: cr.workDuration.labels(queue),
     };
   }
 
@@ -116,10 +154,29 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
 
   start(sources: TriggerSource[], shutdownSignals: AbortSignal[], osSignals?: NodeJS.Signals[]): void {
     const r = this.resource;
+    const labels = { controller: this.controller };
     this.cleanups.push(
-      reconcileQueueDepth.add({ controller: this.controller }, () => this.scheduler.depth),
-      reconcileActive.add({ controller: this.controller }, () => this.runner.running),
+      reconcileQueueDepth.add(labels, () => this.scheduler.depth),
+      reconcileActive.add(labels, () => this.runner.running),
+      reconcileLongestRunning.add(labels, () => this.journal.longestRunningMs(performance.now()) / 1000),
     );
+    const cr = controllerRuntimeMetrics();
+    if (cr) {
+      const queue = { name: this.controller, controller: this.controller };
+      // Zero series, so that sums over them find this controller (kubeloop has neither panics nor terminal errors).
+      cr.panics.inc(labels, 0);
+      cr.terminalErrors.inc(labels, 0);
+      this.compat!.success.inc(0);
+      this.compat!.error.inc(0);
+      this.compat!.errors.inc(0);
+      this.cleanups.push(
+        cr.maxConcurrent.add(labels, () => (this.settings.concurrency > 0 ? this.settings.concurrency : Number.POSITIVE_INFINITY)),
+        cr.activeWorkers.add(labels, () => this.runner.running),
+        cr.depth.add({ ...queue, priority: '' }, () => this.scheduler.dueCount()),
+        cr.unfinished.add(queue, () => this.journal.unfinishedMs(performance.now()) / 1000),
+        cr.longestRunning.add(queue, () => this.journal.longestRunningMs(performance.now()) / 1000),
+      );
+    }
     for (const signal of shutdownSignals) {
       if (signal.aborted) this.stop(false);
       const onAbort = () => this.stop(false);
@@ -177,7 +234,7 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
   schedule(ref: ObjectRef, reason: string, delayMs = 0): void {
     // A follower queues nothing: it schedules every object when it takes the lease.
     if (this.stopping || (this.gate && !this.gate.open)) return;
-    this.scheduler.push({ key: ref.key, item: ref, runAt: performance.now() + delayMs, reason });
+    if (this.scheduler.push({ key: ref.key, item: ref, runAt: performance.now() + delayMs, reason })) this.compat?.adds.inc();
     this.runner.wake();
   }
 
@@ -206,7 +263,9 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
   }
 
   private async reconcileOne(entry: ScheduledEntry<ObjectRef>, now: number): Promise<void> {
-    this.metrics.queueWait.observe(Math.max(0, now - entry.runAt) / 1000);
+    const waited = Math.max(0, now - entry.runAt) / 1000;
+    this.metrics.queueWait.observe(waited);
+    this.compat?.queueDuration.observe(waited);
     const ref = entry.item;
     const obj = this.store.getByKey(entry.key);
     if (!obj) {
@@ -215,17 +274,25 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
       this.results.push({ ok: false, ref, error: new ObjectNotFoundError(ref) });
       return;
     }
+    const timeoutMs = this.settings.reconcileTimeoutMs;
+    // One controller per reconcile only when there is a deadline; otherwise the run's own signal (aborted by a forced stop).
+    const deadline = timeoutMs === undefined ? undefined : new AbortController();
+    const signal = deadline?.signal ?? this.forced.signal;
+    // Only a change of the object itself was caused by its last write; requeues and related objects were not.
+    const link = entry.reason === ReconcileReason.objectUpdated ? linkFromObject(obj) : undefined;
     await withSpan(
       'reconciling object',
       { 'object.ref': ref.key, 'object.reason': entry.reason, controller: this.controller },
       async (span) => {
         log.debug('reconciling');
         const started = performance.now();
+        this.journal.started(entry.key, { ref, reason: entry.reason, startedAt: started, traceId: span.traceId, deadlineAt: timeoutMs === undefined ? undefined : started + timeoutMs });
         let action: Action;
         let failure: unknown;
         let failed = false;
         try {
-          action = await this.reconcile(obj, this.ctx);
+          const work = Promise.resolve().then(() => this.reconcile(obj, this.ctx, { signal }));
+          action = deadline ? await this.withDeadline(work, deadline, ref, timeoutMs!) : await work;
           if (!(action instanceof Action)) throw new TypeError(`the reconciler returned ${String(action)} instead of an Action.`);
           this.errorPolicy.onSuccess?.(ref);
         } catch (e) {
@@ -234,15 +301,19 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
           span.fail(e);
           action = await this.runErrorPolicy(obj, e);
         }
-        const seconds = (performance.now() - started) / 1000;
+        const ended = performance.now();
+        const seconds = (ended - started) / 1000;
         const traceId = span.traceId;
         if (traceId) this.metrics.duration.observeWithExemplar(seconds, { trace_id: traceId });
         else this.metrics.duration.observe(seconds);
+        const timedOut = failure instanceof ReconcileTimeoutError;
+        this.journal.finished(entry.key, { result: failed ? (timedOut ? 'timeout' : 'error') : 'success', error: failure, action }, ended);
+        if (this.compat) this.recordCompat(seconds, failed, action);
         if (failed) {
           this.metrics.failure.inc();
           this.metrics.errors[errorKind(failure)].inc();
-          const error = new ReconcilerFailedError(ref, failure);
-          log.debug({ duration_ms: Math.round(seconds * 1000), error: error.message, action: action.toString() }, 'reconcile failed');
+          const error = timedOut ? (failure as ReconcileTimeoutError) : new ReconcilerFailedError(ref, failure);
+          log.debug({ duration_ms: Math.round(seconds * 1000), error: error.message, action: action.toString() }, timedOut ? 'reconcile timed out' : 'reconcile failed');
           this.results.push({ ok: false, ref, error });
         } else {
           this.metrics.success.inc();
@@ -252,11 +323,48 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
         if (action.requeueAfterMs !== undefined && !this.stopping && (!this.gate || this.gate.open)) {
           const reason = failed ? ReconcileReason.errorPolicyRequestedRetry : ReconcileReason.reconcilerRequestedRetry;
           // The delay asked for is exact: the debounce is for bursts of watch events.
-          this.scheduler.push({ key: entry.key, item: ref, runAt: performance.now() + action.requeueAfterMs, reason, debounce: false });
+          const added = this.scheduler.push({ key: entry.key, item: ref, runAt: performance.now() + action.requeueAfterMs, reason, debounce: false });
+          if (added) this.compat?.adds.inc();
         }
       },
-      { root: true },
+      // Writes inside carry on the object's own trace context, never the reconcile's (see object-trace.ts).
+      { root: true, signal, links: link ? [link] : undefined, writeStamp: objectStamp(obj) ?? null },
     );
+  }
+
+  /**
+   * The reconcile's outcome, or a `ReconcileTimeoutError` once `timeoutMs` passed:
+   * then its signal aborts (and with it every kubeloop API call inside) and the
+   * slot is freed without waiting for code that ignores the signal.
+   */
+  private async withDeadline(work: Promise<Action>, deadline: AbortController, ref: ObjectRef, timeoutMs: number): Promise<Action> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new ReconcileTimeoutError(ref, timeoutMs);
+        deadline.abort(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    // What the abandoned reconcile throws later (its aborted calls) must not be an unhandled rejection.
+    work.catch(() => {});
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private recordCompat(seconds: number, failed: boolean, action: Action): void {
+    const c = this.compat!;
+    c.reconcileTime.observe(seconds);
+    c.workDuration.observe(seconds);
+    if (failed) {
+      c.error.inc();
+      c.errors.inc();
+      if (action.requeueAfterMs !== undefined) c.retries.inc();
+    } else if (action.requeueAfterMs !== undefined) c.requeueAfter.inc();
+    else c.success.inc();
   }
 
   private async runErrorPolicy(obj: K, error: unknown): Promise<Action> {
@@ -289,6 +397,8 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
       }
     }
     if (force) {
+      // Reconciles still running lose their API calls too.
+      this.forced.abort(new Error(`controller ${this.controller} was stopped by force`));
       // Reconciles may still be running: the lease is left to expire, not handed over.
       this.gate?.stepDown();
       return this.finish(true);
@@ -326,5 +436,25 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
 
   queueState(): { depth: number; running: number } {
     return { depth: this.scheduler.depth, running: this.runner.running };
+  }
+
+  /** The run as the diagnostics page shows it (computed on request: a sort of the queue). */
+  diagnostics(limit: number, now = performance.now()): Omit<ControllerDiagnostics, 'name' | 'ready' | 'caches'> {
+    const { next, due, oldestDueAt } = this.scheduler.peek(limit, now);
+    const elector = this.gate?.elector;
+    return {
+      leadership: elector ? { mode: this.gate!.open ? 'leading' : 'following', lease: `${elector.options.namespace}/${elector.options.name}`, ...(elector.leader ? { holder: elector.leader } : {}) } : { mode: 'none' },
+      live: this.liveness(now),
+      concurrency: this.settings.concurrency,
+      ...(this.settings.reconcileTimeoutMs !== undefined ? { reconcileTimeoutMs: this.settings.reconcileTimeoutMs } : {}),
+      queue: {
+        depth: this.scheduler.depth,
+        dueNow: due,
+        ...(oldestDueAt !== undefined ? { oldestWaitMs: Math.round(now - oldestDueAt) } : {}),
+        next: next.map((e) => ({ object: e.item.key, reason: e.reason, dueInMs: Math.round(e.runAt - now) })),
+      },
+      running: this.journal.running(now),
+      recent: this.journal.recent(),
+    };
   }
 }

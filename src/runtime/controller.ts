@@ -12,6 +12,7 @@
 import type { KubeObject } from '../core/resource.js';
 import type { ObjectRef } from '../core/object-ref.js';
 import type { Api } from '../client/api.js';
+import type { ControllerDiagnostics } from '../telemetry/diagnostics.js';
 import { ProbeServer, type ProbeServerOptions } from '../telemetry/probe-server.js';
 import { ControllerRun, type LivenessCheck, type Reconciler, type ReconcileResult } from './controller-run.js';
 import type { ErrorPolicy } from './error-policy.js';
@@ -23,7 +24,7 @@ import { bulkSource, mainSource, ownedSource, watchedSource, type Trigger, type 
 import type { WatcherConfig } from './watcher.js';
 
 export { ReconcileReason } from './reasons.js';
-export type { LivenessCheck, Reconciler, ReconcileResult } from './controller-run.js';
+export type { LivenessCheck, Reconciler, ReconcileInfo, ReconcileResult } from './controller-run.js';
 
 export interface ControllerConfig {
   /** Names the controller in spans, logs and metric labels. Default: the kind, lower-cased. */
@@ -48,6 +49,17 @@ export interface ControllerConfig {
    * controller-runtime's; `Infinity` waits for ever.
    */
   shutdownDeadlineMs?: number;
+  /**
+   * Deadline of one reconcile. When it passes, the reconcile's `info.signal`
+   * aborts, every API call it makes through kubeloop's client is aborted with
+   * it, the result is a `ReconcileTimeoutError` (through the error policy,
+   * counted as `reconcile_errors_total{error="timeout"}`) and the object's slot
+   * is freed. Code that ignores the signal (its own timers, other clients) goes
+   * on in the background: JavaScript cannot cancel a promise. Default: none.
+   */
+  reconcileTimeoutMs?: number;
+  /** Finished reconciles kept for the diagnostics page (`/debug`). Default 50. */
+  recentReconciles?: number;
 }
 
 export interface MainWatcherConfig<K extends KubeObject> extends WatcherConfig {
@@ -91,7 +103,7 @@ export class Controller<K extends KubeObject> {
   /** Caches this controller made for itself (given an `Api`, not a cache): they take its name. */
   private readonly privateCaches: SharedCache<any>[] = [];
   private readonly caches: SharedCache<any>[] = [];
-  private config: Required<Omit<ControllerConfig, 'name'>> & { name: string };
+  private config: Required<Omit<ControllerConfig, 'name' | 'reconcileTimeoutMs'>> & { name: string; reconcileTimeoutMs?: number };
   private readonly sources: TriggerSource[] = [];
   private readonly shutdownSignals: AbortSignal[] = [];
   private osSignals?: NodeJS.Signals[];
@@ -117,7 +129,15 @@ export class Controller<K extends KubeObject> {
     this.mainCache = this.use(source, cacheOptions);
     this.api = this.mainCache.api;
     this.store = this.mainCache.store;
-    this.config = { name: this.api.resource.kind.toLowerCase(), concurrency: 0, debounceMs: 0, livenessThresholdMs: 300_000, resultBufferSize: 1000, shutdownDeadlineMs: 30_000 };
+    this.config = {
+      name: this.api.resource.kind.toLowerCase(),
+      concurrency: 0,
+      debounceMs: 0,
+      livenessThresholdMs: 300_000,
+      resultBufferSize: 1000,
+      shutdownDeadlineMs: 30_000,
+      recentReconciles: 50,
+    };
   }
 
   /** The cache behind `source`: a shared one as it is, or a private one for an `Api`. */
@@ -146,6 +166,12 @@ export class Controller<K extends KubeObject> {
     }
     if (config.resultBufferSize !== undefined && (!Number.isInteger(config.resultBufferSize) || config.resultBufferSize < 1)) {
       throw new RangeError(`resultBufferSize must be a positive integer, not ${config.resultBufferSize}.`);
+    }
+    if (config.reconcileTimeoutMs !== undefined && !(Number.isFinite(config.reconcileTimeoutMs) && config.reconcileTimeoutMs > 0)) {
+      throw new RangeError(`reconcileTimeoutMs must be a positive, finite number of milliseconds, not ${config.reconcileTimeoutMs}.`);
+    }
+    if (config.recentReconciles !== undefined && (!Number.isInteger(config.recentReconciles) || config.recentReconciles < 0)) {
+      throw new RangeError(`recentReconciles must be a non-negative integer, not ${config.recentReconciles}.`);
     }
     this.config = { ...this.config, ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) };
     return this;
@@ -267,5 +293,19 @@ export class Controller<K extends KubeObject> {
   /** Objects waiting in the scheduler and reconciles running (for diagnostics). */
   queue(): { depth: number; running: number } {
     return this.current?.queueState() ?? { depth: 0, running: 0 };
+  }
+
+  /** What the controller is doing now, for the diagnostics page (`/debug`): queue, running and recent reconciles, caches. */
+  diagnostics(limit = 20): ControllerDiagnostics {
+    const now = performance.now();
+    const run = this.current?.diagnostics(limit, now) ?? {
+      leadership: { mode: 'none' as const },
+      live: this.liveness(now),
+      concurrency: this.config.concurrency,
+      queue: { depth: 0, dueNow: 0, next: [] },
+      running: [],
+      recent: [],
+    };
+    return { name: this.name, ready: this.caches.every((c) => c.store.isReady()), ...run, caches: this.caches.map((c) => c.diagnostics()) };
   }
 }

@@ -14,6 +14,19 @@ export class ReconcilerFailedError extends ControllerError {
   }
 }
 
+/**
+ * The reconcile ran past the controller's `reconcileTimeoutMs`: its signal was
+ * aborted (so were its API calls through kubeloop's client) and its slot freed.
+ */
+export class ReconcileTimeoutError extends ControllerError {
+  constructor(
+    readonly ref: ObjectRef,
+    readonly timeoutMs: number,
+  ) {
+    super('ERR_RECONCILE_TIMEOUT', `reconciling ${ref.key} did not finish within its ${timeoutMs} ms deadline; it was aborted.`);
+  }
+}
+
 /** The object was due but is no longer in the store (it was deleted meanwhile). */
 export class ObjectNotFoundError extends ControllerError {
   constructor(readonly ref: ObjectRef) {
@@ -60,7 +73,8 @@ export class DuplicateControllerError extends ControllerError {
 }
 
 /** The bounded `error` label of `reconcile_errors_total` for a failed reconcile. */
-export function errorKind(error: unknown): 'api_error' | 'transport_error' | 'reconciler_error' {
+export function errorKind(error: unknown): 'api_error' | 'transport_error' | 'reconciler_error' | 'timeout' {
+  if (error instanceof ReconcileTimeoutError) return 'timeout';
   if (error instanceof ApiError) return 'api_error';
   if (error instanceof TransportError) return 'transport_error';
   return 'reconciler_error';

@@ -54,16 +54,19 @@ export class Scheduler<T> {
     this.debounceMs = options.debounceMs ?? 0;
   }
 
-  /** Requests a run. See the rules at the top of this file. */
-  push(request: ScheduleRequest<T>, now = performance.now()): void {
+  /** Requests a run. See the rules at the top of this file. True when it made a new entry (not folded into a queued or held one). */
+  push(request: ScheduleRequest<T>, now = performance.now()): boolean {
     const runAt = request.debounce === false ? request.runAt : request.runAt + this.debounceMs;
     // Compared before the debounce: a newer debounced request is "earlier" than a queued
     // one's debounced due time, and so pushes it back.
     if (this.running.has(request.key)) {
       const held = this.held.get(request.key);
-      if (!held) this.held.set(request.key, this.slot(request, runAt, now));
-      else if (request.runAt < held.runAt) Object.assign(held, { runAt, reason: request.reason, item: request.item });
-      return;
+      if (!held) {
+        this.held.set(request.key, this.slot(request, runAt, now));
+        return true;
+      }
+      if (request.runAt < held.runAt) Object.assign(held, { runAt, reason: request.reason, item: request.item });
+      return false;
     }
     const existing = this.queued.get(request.key);
     if (!existing) {
@@ -72,7 +75,9 @@ export class Scheduler<T> {
       this.heap.push(slot);
       this.queued.set(request.key, slot);
       this.up(slot.index);
-    } else if (request.runAt < existing.runAt) {
+      return true;
+    }
+    if (request.runAt < existing.runAt) {
       const earlier = runAt < existing.runAt;
       existing.runAt = runAt;
       existing.reason = request.reason;
@@ -80,6 +85,7 @@ export class Scheduler<T> {
       if (earlier) this.up(existing.index);
       else this.down(existing.index);
     }
+    return false;
   }
 
   /** Takes the earliest entry due at `now` and marks its object running; `undefined` if none is due. */
@@ -132,6 +138,17 @@ export class Scheduler<T> {
     let n = 0;
     for (const s of this.heap) if (s.runAt <= now) n++;
     return n;
+  }
+
+  /**
+   * The first `limit` queued entries by due time, and how many are due at `now`
+   * and since when the earliest of those has been due (a sort of the heap: for the
+   * diagnostics page, not hot paths). Held entries are not listed.
+   */
+  peek(limit: number, now = performance.now()): { next: ScheduledEntry<T>[]; due: number; oldestDueAt?: number } {
+    const sorted = [...this.heap].sort((a, b) => (this.less(a, b) ? -1 : 1));
+    const due = sorted.filter((s) => s.runAt <= now).length;
+    return { next: sorted.slice(0, Math.max(0, limit)), due, oldestDueAt: due > 0 ? sorted[0]!.runAt : undefined };
   }
 
   /** Since when the oldest due-or-running piece of work has been waiting or running, if any. */

@@ -19,9 +19,11 @@ import type { Api } from '../client/api.js';
 import { storeObjects } from '../telemetry/metrics.js';
 import { Channel } from './channel.js';
 import { logger } from '../telemetry/log.js';
+import { detached } from '../telemetry/span.js';
 import { Store, writerOf, type IndexFn, type ReflectedEvent } from './store.js';
 import { stripManagedFields } from './transforms.js';
-import { metadataWatcher, watcher, type WatcherConfig, type WatcherEvent } from './watcher.js';
+import { metadataWatcher, watcher, type WatcherConfig, type WatcherEvent, type WatchStats } from './watcher.js';
+import type { CacheDiagnostics } from '../telemetry/diagnostics.js';
 
 const log = logger('kubeloop::cache');
 
@@ -60,6 +62,7 @@ export class SharedCache<K extends KubeObject> {
   private state: 'idle' | 'running' | 'ended' = 'idle';
   private nameValue: string;
   private readonly transform?: (obj: K) => K;
+  private readonly stats: WatchStats = { restarts: 0, relists: 0 };
 
   constructor(
     readonly api: Api<K>,
@@ -93,6 +96,24 @@ export class SharedCache<K extends KubeObject> {
   /** Readiness for probes: named after the cache and its kind. */
   readiness(): { name: string; ready: boolean } {
     return { name: `${this.name}/${this.api.resource.kind}`, ready: this.store.isReady() };
+  }
+
+  /** The cache as the diagnostics page shows it. */
+  diagnostics(): CacheDiagnostics {
+    const r = this.api.resource;
+    const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+    const { watchingSince, lastEventAt, restarts, relists, lastError } = this.stats;
+    return {
+      name: this.name,
+      resource: `${r.kind}.${r.version}${r.group ? `.${r.group}` : ''}${this.api.namespace ? ` in ${this.api.namespace}` : ''}`,
+      objects: this.store.size,
+      ready: this.store.isReady(),
+      ...(watchingSince !== undefined && this.state === 'running' ? { connectedSince: iso(watchingSince) } : {}),
+      ...(lastEventAt !== undefined ? { lastEventAt: iso(lastEventAt) } : {}),
+      restarts,
+      relists,
+      ...(lastError ? { lastError: { message: lastError.message, at: iso(lastError.at)! } } : {}),
+    };
   }
 
   /**
@@ -150,7 +171,8 @@ export class SharedCache<K extends KubeObject> {
     this.holders++;
     if (this.state === 'idle') {
       this.state = 'running';
-      void this.loop();
+      // Outside any span: a cache first used inside a reconcile outlives it (and its deadline).
+      detached(() => void this.loop());
     }
   }
 
@@ -163,7 +185,7 @@ export class SharedCache<K extends KubeObject> {
   private async loop(): Promise<void> {
     const r = this.api.resource;
     const resource = r.group ? `${r.plural}.${r.group}` : r.plural;
-    const config = { ...this.options, signal: this.abort.signal, controller: this.name };
+    const config = { ...this.options, signal: this.abort.signal, controller: this.name, stats: this.stats };
     const events = (this.options.metadataOnly ? metadataWatcher(this.api, config) : watcher(this.api, config)) as AsyncIterable<WatcherEvent<K>>;
     const writer = writerOf(this.store);
     const removeGauge = storeObjects.add({ controller: this.name, resource }, () => this.store.size);

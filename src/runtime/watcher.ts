@@ -50,6 +50,18 @@ export interface WatcherConfig {
   signal?: AbortSignal;
   /** The `controller` label of this watcher's metrics. */
   controller?: string;
+  /** @internal Filled in as the watcher goes, for the diagnostics page. */
+  stats?: WatchStats;
+}
+
+/** What a watcher has been doing (times are Date.now() milliseconds). */
+export interface WatchStats {
+  /** When the current watch was issued; cleared by an error or a relist. */
+  watchingSince?: number;
+  lastEventAt?: number;
+  restarts: number;
+  relists: number;
+  lastError?: { message: string; at: number };
 }
 
 function isGone(e: unknown): boolean {
@@ -93,7 +105,12 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
   const what = `${labels.resource}${api.namespace ? ` in ${api.namespace}` : ''}`;
   let resourceVersion: string | undefined;
 
+  const stats = config.stats;
   const failed = (error: Error): WatcherEvent<K> => {
+    if (stats) {
+      stats.lastError = { message: error.message, at: Date.now() };
+      stats.watchingSince = undefined;
+    }
     count.error.inc();
     log.warn({ resource: labels.resource, error: error.message }, 'watcher error');
     return { type: 'error', error };
@@ -103,6 +120,10 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
     try {
       if (resourceVersion === undefined) {
         relists.inc();
+        if (stats) {
+          stats.relists++;
+          stats.watchingSince = undefined;
+        }
         log.debug({ resource: labels.resource }, 'listing');
         count.init.inc();
         yield { type: 'init' };
@@ -140,8 +161,10 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
       const events = (metadataOnly ? api.watchMetadata(params) : api.watch(params)) as AsyncGenerator<WatchEvent<K>>;
       // Whether this watch moved us forward: an object event or a bookmark. Bad lines do not count.
       let progressed = false;
+      if (stats) stats.watchingSince ??= Date.now();
       for await (const event of events) {
         if (event.type !== 'INVALID' && event.type !== 'ERROR') progressed = true;
+        if (stats) stats.lastEventAt = Date.now();
         switch (event.type) {
           case 'ADDED':
           case 'MODIFIED':
@@ -177,6 +200,7 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
       // The server ended the watch (its timeout) or the connection closed cleanly: resume where we were.
       if (signal?.aborted) return;
       restarts.inc();
+      if (stats) stats.restarts++;
       // A watch that ended without bringing anything (something in between answers
       // every watch at once with an empty stream, or with garbage) would otherwise be
       // re-issued in a tight loop: wait as after an error.
@@ -188,6 +212,7 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
       if (signal?.aborted) return;
       if (isGone(e)) resourceVersion = undefined;
       restarts.inc();
+      if (stats) stats.restarts++;
       yield failed(e as Error);
       if (!(await pause(backoff?.next(), signal))) return;
     }

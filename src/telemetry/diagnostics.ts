@@ -48,7 +48,7 @@ export interface CacheDiagnostics {
   resource: string;
   objects: number;
   ready: boolean;
-  /** When the current watch connection answered (undefined while not connected). */
+  /** When the current watch was issued (undefined while listing, after an error, or stopped). */
   connectedSince?: string;
   lastEventAt?: string;
   restarts: number;

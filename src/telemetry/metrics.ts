@@ -18,16 +18,16 @@ export const metricsRegistry: Registry<RegistryContentType> = new (Registry as u
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 /** A gauge whose values are read from live sources when scraped. */
-class SourcedGauge<L extends string> {
+export class SourcedGauge<L extends string> {
   private readonly sources = new Map<string, { labels: Record<L, string>; read: () => number }>();
   readonly gauge: Gauge<L>;
-  constructor(name: string, help: string, labelNames: L[]) {
+  constructor(name: string, help: string, labelNames: L[], registry: Registry<RegistryContentType> = metricsRegistry) {
     const sources = this.sources;
     this.gauge = new Gauge({
       name,
       help,
       labelNames,
-      registers: [metricsRegistry],
+      registers: [registry],
       collect() {
         for (const s of sources.values()) this.set(s.labels, s.read());
       },
@@ -67,15 +67,15 @@ class DeferredSeries<L extends string> implements DeferredCounter {
  * It spares prom-client's label hashing on paths that run for every watch event or
  * every reconcile.
  */
-class DeferrableCounter<L extends string> {
+export class DeferrableCounter<L extends string> {
   readonly counter: Counter<L>;
   private readonly dirty = new Set<DeferredSeries<L>>();
 
-  constructor(config: { name: string; help: string; labelNames: readonly L[] }) {
+  constructor(config: { name: string; help: string; labelNames: readonly L[] }, registry: Registry<RegistryContentType> = metricsRegistry) {
     const dirty = this.dirty;
     const counter: Counter<L> = new Counter({
       ...config,
-      registers: [metricsRegistry],
+      registers: [registry],
       collect() {
         for (const series of dirty) {
           counter.inc(series.labels, series.pending);
@@ -100,7 +100,7 @@ export const reconcileTotal = new DeferrableCounter({
 });
 export const reconcileErrors = new DeferrableCounter({
   name: 'reconcile_errors_total',
-  help: 'Failed reconciles, by error kind (a small fixed set: reconciler_error, api_error, transport_error), and objects due but no longer in the store (object_not_found; no reconcile ran).',
+  help: 'Failed reconciles, by error kind (a small fixed set: reconciler_error, api_error, transport_error, timeout), and objects due but no longer in the store (object_not_found; no reconcile ran).',
   labelNames: ['controller', 'error'] as const,
 });
 // The two histograms observed on every reconcile are FastHistograms (see histogram.ts).
@@ -123,6 +123,11 @@ export const reconcileQueueDepth = new SourcedGauge('reconcile_queue_depth', 'Ob
   'controller',
 ]);
 export const reconcileActive = new SourcedGauge('reconcile_active', 'Reconciles running now.', ['controller']);
+export const reconcileLongestRunning = new SourcedGauge(
+  'reconcile_longest_running_seconds',
+  'How long the longest-running reconcile has been running (0 when none runs): a stuck reconcile shows as a value that keeps growing.',
+  ['controller'],
+);
 export const watcherEvents = new DeferrableCounter({
   name: 'watcher_events_total',
   help: 'Watcher events, by type (init, init_apply, init_done, apply, delete, error).',

@@ -7,7 +7,7 @@
  * goes through `@opentelemetry/api` only: without an SDK those calls are no-ops.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { context, SpanKind, SpanStatusCode, trace, type Context, type Span as OtelSpan } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Link, type Span as OtelSpan } from '@opentelemetry/api';
 
 export type FieldValue = string | number | boolean;
 export type Fields = Record<string, FieldValue | undefined>;
@@ -20,6 +20,17 @@ export class ActiveSpan {
   private logFieldsCache?: Record<string, unknown>;
   /** True when an SDK records this span (not a no-op). */
   readonly recording: boolean;
+  /**
+   * Aborts the work this span belongs to: the reconcile's deadline, inherited by
+   * every span under it. kubeloop's client adds it to each request made inside.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * The trace context that writes inside this span stamp on objects (see
+   * object-trace.ts): `null` stamps nothing, `undefined` stamps the current
+   * span's own context. Inherited by spans under it.
+   */
+  readonly writeStamp?: string | null;
 
   constructor(
     readonly name: string,
@@ -27,8 +38,11 @@ export class ActiveSpan {
     readonly parent: ActiveSpan | undefined,
     readonly otel: OtelSpan,
     readonly context: Context,
+    options: Pick<SpanOptions, 'signal' | 'writeStamp'> = {},
   ) {
     this.recording = otel.isRecording();
+    this.signal = options.signal ?? parent?.signal;
+    this.writeStamp = options.writeStamp !== undefined ? options.writeStamp : parent?.writeStamp;
   }
 
   /** The trace id when a tracer provider is registered, else undefined. */
@@ -88,6 +102,12 @@ export interface SpanOptions {
   kind?: SpanKind;
   /** Start a new trace instead of nesting under the current span. */
   root?: boolean;
+  /** Links to spans of other traces (the write that caused this work, say). Given at the start, so samplers see them. */
+  links?: Link[];
+  /** Aborts the work inside (see `ActiveSpan.signal`); spans under this one inherit it. */
+  signal?: AbortSignal;
+  /** What writes inside stamp on objects (see `ActiveSpan.writeStamp`). */
+  writeStamp?: string | null;
 }
 
 /**
@@ -117,8 +137,22 @@ function startSpan(name: string, fields: Fields, options: SpanOptions): ActiveSp
   const parentContext = parent ? parent.context : options.root ? trace.deleteSpan(context.active()) : context.active();
   const attributes: Record<string, FieldValue> = {};
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) attributes[k] = v;
-  const otel = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes }, parentContext);
-  return new ActiveSpan(name, { ...fields }, parent, otel, trace.setSpan(parentContext, otel));
+  const otel = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes, links: options.links }, parentContext);
+  return new ActiveSpan(name, { ...fields }, parent, otel, trace.setSpan(parentContext, otel), options);
+}
+
+/** The abort signal of the work around the caller (a reconcile with a deadline), if any. */
+export function currentSignal(): AbortSignal | undefined {
+  return storage.getStore()?.signal;
+}
+
+/**
+ * Runs `fn` outside any span: for long-lived work that a span's code starts but
+ * that does not belong to it (a cache's watch loop started by a reconcile must
+ * neither be its child in traces nor die with its deadline).
+ */
+export function detached<T>(fn: () => T): T {
+  return storage.exit(() => context.with(ROOT_CONTEXT, fn));
 }
 
 /**

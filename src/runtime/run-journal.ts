@@ -1,0 +1,114 @@
+/**
+ * What a controller run is doing and has just done: the reconciles running now
+ * (with when they started) and a ring buffer of the last finished ones.
+ *
+ * It feeds the stuck-work gauges (longest running, unfinished work) and the
+ * diagnostics page. The hot path only stores references (a Map entry per
+ * running reconcile, one slot write per finished one); messages and strings
+ * are made when someone asks.
+ */
+import type { ObjectRef } from '../core/object-ref.js';
+import type { FinishedReconcile, RunningReconcile } from '../telemetry/diagnostics.js';
+import type { Action } from './action.js';
+
+export interface RunningRecord {
+  ref: ObjectRef;
+  reason: string;
+  /** performance.now() at the start. */
+  startedAt: number;
+  traceId?: string;
+  /** performance.now() when its deadline passes, if it has one. */
+  deadlineAt?: number;
+}
+
+interface FinishedRecord {
+  ref: ObjectRef;
+  reason: string;
+  /** Date.now() at the end. */
+  finishedAt: number;
+  durationMs: number;
+  result: FinishedReconcile['result'];
+  error?: unknown;
+  action: Action;
+  traceId?: string;
+}
+
+export class RunJournal {
+  private readonly runningNow = new Map<string, RunningRecord>();
+  private readonly ring: (FinishedRecord | undefined)[];
+  private next = 0;
+
+  constructor(capacity: number) {
+    this.ring = new Array<FinishedRecord | undefined>(Math.max(0, capacity));
+  }
+
+  started(key: string, record: RunningRecord): void {
+    this.runningNow.set(key, record);
+  }
+
+  finished(key: string, outcome: Omit<FinishedRecord, 'ref' | 'reason' | 'durationMs' | 'finishedAt' | 'traceId'>, now: number): void {
+    const running = this.runningNow.get(key);
+    if (!running) return;
+    this.runningNow.delete(key);
+    if (this.ring.length === 0) return;
+    this.ring[this.next] = {
+      ref: running.ref,
+      reason: running.reason,
+      traceId: running.traceId,
+      finishedAt: Date.now(),
+      durationMs: now - running.startedAt,
+      ...outcome,
+    };
+    this.next = (this.next + 1) % this.ring.length;
+  }
+
+  /** Milliseconds the longest-running reconcile has been running; 0 when none runs. */
+  longestRunningMs(now: number): number {
+    let longest = 0;
+    for (const r of this.runningNow.values()) longest = Math.max(longest, now - r.startedAt);
+    return longest;
+  }
+
+  /** Milliseconds of work in progress, summed over the running reconciles. */
+  unfinishedMs(now: number): number {
+    let sum = 0;
+    for (const r of this.runningNow.values()) sum += now - r.startedAt;
+    return sum;
+  }
+
+  /** The running reconciles, longest-running first. */
+  running(now: number): RunningReconcile[] {
+    const wallOffset = Date.now() - now;
+    return [...this.runningNow.values()]
+      .sort((a, b) => a.startedAt - b.startedAt)
+      .map((r) => ({
+        object: r.ref.key,
+        reason: r.reason,
+        startedAt: new Date(r.startedAt + wallOffset).toISOString(),
+        runningForMs: Math.round(now - r.startedAt),
+        ...(r.traceId ? { traceId: r.traceId } : {}),
+        ...(r.deadlineAt !== undefined ? { deadlineInMs: Math.round(r.deadlineAt - now) } : {}),
+      }));
+  }
+
+  /** The finished reconciles still in the ring, newest first. */
+  recent(): FinishedReconcile[] {
+    const out: FinishedReconcile[] = [];
+    const n = this.ring.length;
+    for (let i = 1; i <= n; i++) {
+      const r = this.ring[(this.next - i + n) % n];
+      if (!r) break;
+      out.push({
+        object: r.ref.key,
+        reason: r.reason,
+        finishedAt: new Date(r.finishedAt).toISOString(),
+        durationMs: Math.round(r.durationMs * 10) / 10,
+        result: r.result,
+        ...(r.error !== undefined ? { error: r.error instanceof Error ? r.error.message : String(r.error) } : {}),
+        action: r.action.toString(),
+        ...(r.traceId ? { traceId: r.traceId } : {}),
+      });
+    }
+    return out;
+  }
+}

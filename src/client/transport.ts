@@ -81,17 +81,19 @@ export class Transport {
     if (req.streaming) return this.stream(req);
     const origin = req.origin!;
     try {
-      const res = await this.requests.request({
-        origin,
-        path: req.target!,
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-        signal: req.signal,
-        headersTimeout: this.requestTimeoutMs,
-        bodyTimeout: this.requestTimeoutMs,
-      });
-      return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+      const answer = this.requests
+        .request({
+          origin,
+          path: req.target!,
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+          signal: req.signal,
+          headersTimeout: this.requestTimeoutMs,
+          bodyTimeout: this.requestTimeoutMs,
+        })
+        .then(async (res) => ({ status: res.statusCode, headers: res.headers, text: await res.body.text() }));
+      return await (req.signal ? untilAborted(answer, req.signal) : answer);
     } catch (e) {
       if (req.signal?.aborted) throw req.signal.reason;
       throw new TransportError(origin, describeTransportFailure(e), { cause: e });
@@ -145,4 +147,25 @@ export class Transport {
   connections(): { requests: number; watches: number } {
     return { ...this.open };
   }
+}
+
+/**
+ * `work`, or the signal's reason as soon as it aborts. undici defers an abort
+ * until the request has a connection, so a request waiting for one (a TLS
+ * handshake that never completes) would otherwise outlive its signal by the
+ * whole connect timeout; undici still ends that request itself later.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => {});
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

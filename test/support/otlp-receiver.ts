@@ -32,8 +32,10 @@ message Span {
   string name = 5;
   SpanKind kind = 6;
   repeated KeyValue attributes = 9;
+  repeated Link links = 13;
   Status status = 15;
 }
+message Link { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; repeated KeyValue attributes = 4; }
 enum SpanKind {
   SPAN_KIND_UNSPECIFIED = 0;
   SPAN_KIND_INTERNAL = 1;
@@ -71,6 +73,8 @@ export interface ReceivedSpan {
   /** 'SPAN_KIND_CLIENT' etc. */
   kind: string;
   attributes: Record<string, string | number | boolean>;
+  /** Span links: other spans (of other traces, usually) this one refers to. */
+  links: { traceId: string; spanId: string; attributes: Record<string, string | number | boolean> }[];
   /** 'STATUS_CODE_UNSET' | 'STATUS_CODE_OK' | 'STATUS_CODE_ERROR' */
   statusCode: string;
   statusMessage: string;
@@ -108,6 +112,7 @@ export function flattenExportRequest(message: protobuf.Message): ReceivedSpan[] 
         spans: {
           trace_id: string; span_id: string; parent_span_id: string; name: string; kind: string;
           attributes: PlainKeyValue[]; status?: { code: string; message: string };
+          links: { trace_id: string; span_id: string; attributes: PlainKeyValue[] }[];
         }[];
       }[];
     }[];
@@ -122,6 +127,7 @@ export function flattenExportRequest(message: protobuf.Message): ReceivedSpan[] 
         name: s.name,
         kind: s.kind,
         attributes: attributes(s.attributes),
+        links: s.links.map((l) => ({ traceId: hex(l.trace_id), spanId: hex(l.span_id), attributes: attributes(l.attributes) })),
         statusCode: s.status?.code ?? 'STATUS_CODE_UNSET',
         statusMessage: s.status?.message ?? '',
         resource: attributes(rs.resource?.attributes),

@@ -17,6 +17,7 @@ import { kustomize, only, root } from './deploy/render.js';
 
 const t = useCluster({ users: [{ name: 'document-controller' }] });
 const ServiceMonitors = defineResource({ group: 'monitoring.coreos.com', version: 'v1', kind: 'ServiceMonitor', plural: 'servicemonitors', namespaced: true });
+const PrometheusRules = defineResource({ group: 'monitoring.coreos.com', version: 'v1', kind: 'PrometheusRule', plural: 'prometheusrules', namespaced: true });
 const NetworkPolicies = defineResource({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true });
 // policy/v1 (what deploy/ ships: every Kubernetes still supported has it, and 1.25+ has nothing else) came with 1.21;
 // the 1.20 test server serves the same object, with the same fields as used here, as policy/v1beta1.
@@ -24,6 +25,7 @@ const PodDisruptionBudgets = defineResource({ group: 'policy', version: 'v1beta1
 const KINDS: Record<string, Resource<any>> = {
   Namespace: Namespaces, CustomResourceDefinition: CustomResourceDefinitions, ServiceAccount: ServiceAccounts, ClusterRole: ClusterRoles,
   ClusterRoleBinding: ClusterRoleBindings, Role: Roles, RoleBinding: RoleBindings, Deployment: Deployments, Service: Services, ServiceMonitor: ServiceMonitors,
+  PrometheusRule: PrometheusRules, ConfigMap: ConfigMaps,
   NetworkPolicy: NetworkPolicies, PodDisruptionBudget: PodDisruptionBudgets,
 };
 const BASE_KINDS = ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding', 'Service', 'Deployment', 'PodDisruptionBudget', 'NetworkPolicy'];
@@ -77,11 +79,13 @@ describe('deployment files', () => {
     await dryRunAll(base);
   });
 
-  test('an overlay sets image, namespace, replicas, the ServiceMonitor label and the monitoring namespace; the RBAC subjects follow the namespace; all of it is accepted', async () => {
+  test('an overlay sets image, namespace, replicas, the ServiceMonitor and PrometheusRule label and the monitoring namespace, adds the Grafana dashboard; the RBAC subjects follow the namespace; all of it is accepted', async () => {
     await apply(manifests('test/fixtures/servicemonitor-crd.yaml')[0]!);
+    await apply(manifests('test/fixtures/prometheusrule-crd.yaml')[0]!);
     await established('servicemonitors.monitoring.coreos.com');
+    await established('prometheusrules.monitoring.coreos.com');
     const objects = kustomize('test/deploy/fixtures/overlay');
-    assert.deepEqual(objects.map((o) => o.kind).sort(), [...BASE_KINDS, 'ServiceMonitor'].sort());
+    assert.deepEqual(objects.map((o) => o.kind).sort(), [...BASE_KINDS, 'ServiceMonitor', 'PrometheusRule', 'ConfigMap'].sort());
     const deployment = only(objects, 'Deployment');
     assert.equal(deployment.metadata.namespace, 'team-a');
     assert.equal(deployment.spec.replicas, 3);
@@ -91,6 +95,8 @@ describe('deployment files', () => {
       assert.deepEqual((binding as any).subjects, [{ kind: 'ServiceAccount', name: 'document-controller', namespace: 'team-a' }], `${binding.kind} subjects`);
     }
     assert.equal(only(objects, 'ServiceMonitor').metadata.labels.release, 'prometheus');
+    assert.equal(only(objects, 'PrometheusRule').metadata.labels.release, 'prometheus');
+    assert.equal(only(objects, 'ConfigMap').metadata.namespace, 'team-a');
     assert.deepEqual(only(objects, 'NetworkPolicy').spec.ingress[0].from[0].namespaceSelector.matchLabels, { 'kubernetes.io/metadata.name': 'observability' });
     await dryRunAll(objects);
   });

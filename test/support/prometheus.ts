@@ -15,6 +15,10 @@ export interface PrometheusOptions {
   targets: string[];
   /** Extra command-line flags, e.g. `--enable-feature=exemplar-storage`. */
   flags?: string[];
+  /** The scrape job's name, the `job` label of every series. Default `kubeloop`. */
+  job?: string;
+  /** Rule files (absolute paths) evaluated every second. */
+  ruleFiles?: string[];
 }
 
 /** One sample of an instant query: the series' labels and its value (NaN and ±Inf kept). */
@@ -75,8 +79,9 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     '  scrape_interval: 1s',
     '  scrape_timeout: 1s',
     '  evaluation_interval: 1s',
+    ...(options.ruleFiles?.length ? ['rule_files:', ...options.ruleFiles.map((f) => `  - '${f}'`)] : []),
     'scrape_configs:',
-    '  - job_name: kubeloop',
+    `  - job_name: ${options.job ?? 'kubeloop'}`,
     '    static_configs:',
     `      - targets: [${options.targets.map((t) => `'${t}'`).join(', ')}]`,
     '',

@@ -10,6 +10,8 @@ import { request } from 'undici';
 import { Api, Client, ConfigMaps, Events } from '../src/index.js';
 import { Documents } from '../examples/document-controller/document.js';
 import { Waiter } from './support/controller.js';
+import { until } from './support/cluster.js';
+import { startHttpReceiver } from './support/otlp-receiver.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -26,7 +28,18 @@ function processesWith(marker: string): number[] {
 
 test('the demo command runs the operator through every path, serves metrics, and Ctrl+C stops everything it started', { timeout: 300_000 }, async () => {
   const marker = `KUBELOOP_DEMO_MARK=${randomBytes(6).toString('hex')}`;
-  const env: NodeJS.ProcessEnv = { ...process.env, PROBE_PORT: '0', KUBELOOP_LOG: 'info', KUBELOOP_LOG_FORMAT: 'json', [marker.split('=')[0]!]: marker.split('=')[1] };
+  // Traces from the demo's writes and the operator's reconciles, to show the link between them.
+  const receiver = await startHttpReceiver();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PROBE_PORT: '0',
+    KUBELOOP_LOG: 'info',
+    KUBELOOP_LOG_FORMAT: 'json',
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_BSP_SCHEDULE_DELAY: '200',
+    [marker.split('=')[0]!]: marker.split('=')[1],
+  };
   delete env.KUBECONFIG;
   // Its own process group, so that SIGINT reaches it the way Ctrl+C in a terminal would.
   const demo = spawn('bash', ['scripts/demo.sh', '--local'], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -72,7 +85,25 @@ test('the demo command runs the operator through every path, serves metrics, and
     const count = (result: string) => Number(metrics.match(new RegExp(`^reconcile_total\\{controller="document-controller",result="${result}"\\} (\\d+)`, 'm'))?.[1] ?? 0);
     assert.ok(count('success') > 0, 'successful reconciles counted');
     assert.ok(count('error') > 0, 'failed reconciles counted');
+    assert.match(metrics, /^controller_runtime_reconcile_total\{controller="document-controller",result="success"\} [1-9]/m, "controller-runtime's names are served too");
+
+    // The diagnostics page is on in the demo; its JSON form names what the operator did.
+    const debugUrl = (await line(/^\[demo\] {3}debug: {4}(http:\S+\/debug) /))[1]!;
+    const debug = (await (await request(`${debugUrl}.json`)).body.json()) as { controllers: { name: string; ready: boolean; recent: { object: string; result: string }[] }[] };
+    const dc = debug.controllers.find((c) => c.name === 'document-controller');
+    assert.ok(dc?.ready, 'the controller is listed and ready');
+    assert.ok(dc.recent.some((r) => r.object === 'Document.v1.example.com/hello.kubeloop-demo' && r.result === 'success'), 'a recent successful reconcile of hello');
     assert.ok(processesWith(marker).length >= 4, 'demo, operator, etcd and kube-apiserver are running');
+
+    // The demo's traced write of hello is linked from the operator's reconcile of it (two processes, one receiver).
+    const write = receiver.spans.find((s) => s.name === 'demo: write document' && s.attributes.document === 'hello');
+    assert.ok(write, "the demo's write span was exported");
+    assert.equal(write.resource['service.name'], 'kubeloop-demo');
+    const linked = await until('a reconcile of hello linked to the write', () =>
+      receiver.spans.find((s) => s.name === 'reconciling object' && s.links.some((l) => l.traceId === write.traceId && l.spanId === write.spanId)),
+    );
+    assert.equal(linked.resource['service.name'], 'document-controller');
+    assert.equal(linked.attributes['object.ref'], 'Document.v1.example.com/hello.kubeloop-demo');
 
     process.kill(-demo.pid!, 'SIGINT');
     const [code] = await exited;
@@ -83,6 +114,7 @@ test('the demo command runs the operator through every path, serves metrics, and
     assert.deepEqual(left, [], 'every process the demo started is gone');
   } finally {
     await client?.close();
+    await receiver.close();
     for (const pid of processesWith(marker)) process.kill(pid, 'SIGKILL');
   }
 });

@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import type { CustomResourceDefinition } from 'kubernetes-types/apiextensions/v1.js';
-import { Api, Client, ConfigMaps, CustomResourceDefinitions, Events, Namespaces, Patch, isApiError, watcher, type KubeObject } from 'kubeloop';
+import { Api, Client, ConfigMaps, CustomResourceDefinitions, Events, Namespaces, Patch, isApiError, watcher, withSpan, type KubeObject } from 'kubeloop';
+import { setupTracing } from 'kubeloop/telemetry';
 import { LocalCluster } from 'kubeloop/testing';
 import { Documents, type Document } from './document.js';
 
@@ -111,6 +112,8 @@ async function main(): Promise<void> {
       ...process.env,
       KUBECONFIG: kubeconfig,
       PROBE_PORT: String(port),
+      // The demo's operator shows its diagnostics page; a deployed one does not unless asked.
+      DEBUG_PAGE: process.env.DEBUG_PAGE ?? 'true',
       KUBELOOP_LOG: process.env.KUBELOOP_LOG ?? 'info',
       KUBELOOP_LOG_FORMAT: process.env.KUBELOOP_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     },
@@ -135,9 +138,13 @@ async function main(): Promise<void> {
 
   const docs = Api.namespaced(client, Documents, NAMESPACE);
   const cms = Api.namespaced(client, ConfigMaps, NAMESPACE);
-  const create = async (name: string, spec: Document['spec']) => {
-    await docs.patch(name, Patch.apply({ apiVersion: 'example.com/v1', kind: 'Document', metadata: { name }, spec }), { fieldManager: 'kubeloop-demo', force: true });
-  };
+  // With OTEL_* set, the demo's own writes are traced too: each stamps its Document
+  // (tracing.k8s.io/traceparent) and the operator's reconcile links back to it.
+  const tracing = await setupTracing({ serviceName: 'kubeloop-demo' });
+  const create = (name: string, spec: Document['spec']) =>
+    withSpan('demo: write document', { document: name }, () =>
+      docs.patch(name, Patch.apply({ apiVersion: 'example.com/v1', kind: 'Document', metadata: { name }, spec }), { fieldManager: 'kubeloop-demo', force: true }),
+    );
   await create('hello', { title: 'Hello', body: 'kubeloop renders this document into a ConfigMap.' });
   await create('notes', { title: 'Notes', body: 'first draft', format: 'text' });
   await create('refused', { title: 'Report', body: 'binary', format: 'pdf' });
@@ -164,10 +171,12 @@ async function main(): Promise<void> {
   await waitFor(cms, 'temporary-doc', 'temporary-doc to be gone', () => false, { gone: true });
   say('✓ temporary: deleted through the finalizer, after its ConfigMap was removed');
 
+  await tracing.flush().catch(() => undefined);
   say('all sample paths ran. Where to look:');
   say(`  logs:     above (filter with KUBELOOP_LOG, e.g. KUBELOOP_LOG=info,kubeloop::client=debug npm run demo)`);
   say(`  metrics:  ${base}/metrics`);
   say(`  probes:   ${base}/readyz  ${base}/livez   (log filter: ${base}/log-level)`);
+  say(`  debug:    ${base}/debug   (what the operator is doing now; JSON at ${base}/debug.json)`);
   say(`  objects:  KUBECONFIG=${kubeconfig} kubectl get documents,configmaps,events -n ${NAMESPACE}`);
   say('  traces:   run with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (http/protobuf) or');
   say('            OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 to send spans to your collector');

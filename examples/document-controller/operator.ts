@@ -15,7 +15,7 @@
  */
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import {
-  Action, Api, CacheSet, Client, ConfigMaps, Controller, LeaderElector, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError,
+  Action, Api, CacheSet, Client, ConfigMaps, Controller, LeaderElector, enableControllerRuntimeMetrics, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError,
   logger, objectReference, type Store,
 } from 'kubeloop';
 import { setupTracing } from 'kubeloop/telemetry';
@@ -127,15 +127,22 @@ export async function runOperator(options: OperatorOptions = {}): Promise<void> 
     .owns(rendered)
     // Bounded: each running reconcile holds a connection to the API server. Unbounded, the first
     // reconcile of 1,000 cached Documents opened about as many TLS connections and tripled RSS (docs/deploy.md).
-    .withConfig({ name: 'document-controller', concurrency: 16 })
+    // A reconcile that hangs (an API call on a dead connection) is aborted after 30 s and retried by the error policy.
+    .withConfig({ name: 'document-controller', concurrency: 16, reconcileTimeoutMs: 30_000 })
     .shutdownOnSignal();
   if (options.signal) controller.gracefulShutdownOn(options.signal);
   if (process.env.LEADER_ELECTION === 'true') {
     const namespace = process.env.POD_NAMESPACE || 'default';
     controller.withLeaderElection(new LeaderElector(client, { name: 'document-controller', namespace, identity: process.env.POD_NAME || undefined }));
   }
-  // The probe server runs beside the controller: /metrics, /readyz, /livez, /log-level.
-  const probes = new ProbeServer({ port: options.port ?? Number(process.env.PROBE_PORT ?? 8080) }).add(controller);
+  // controller-runtime's metric names beside kubeloop's, for dashboards made for Go operators.
+  enableControllerRuntimeMetrics();
+  // The probe server runs beside the controller: /metrics, /readyz, /livez, /log-level, and with
+  // DEBUG_PAGE=true the diagnostics page /debug (off by default: it shows object names and errors).
+  const probes = new ProbeServer({
+    port: options.port ?? Number(process.env.PROBE_PORT ?? 8080),
+    debugPage: process.env.DEBUG_PAGE === 'true' ? { traceUrl: process.env.TRACE_URL || undefined } : false,
+  }).add(controller);
   const port = await probes.listen();
   options.onListening?.(port);
   log.info({ tracing: tracing.enabled ? tracing.protocol : 'off', port }, 'starting');

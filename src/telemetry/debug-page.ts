@@ -94,7 +94,7 @@ ${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">\n` : ''}<title
   } · <a href="debug.json">JSON</a></p>
 </header>
 <main>
-${controllers.length === 0 ? '<p class="empty">No controller is registered with this probe server.</p>' : summary(controllers)}
+${controllers.length === 0 ? '<p class="empty">No controller is registered with this probe server.</p>' : controllers.length > 1 ? summary(controllers) : ''}
 ${controllers.map(({ c, id }) => controller(c, id, ctx)).join('\n')}
 </main>
 </body>
@@ -171,9 +171,9 @@ ${p.body || `<p class="empty">${p.empty ?? 'None.'}</p>`}
 function queuePart(c: ControllerDiagnostics): Part {
   const q = c.queue;
   const figures = `${q.depth} queued · ${q.dueNow} due now${q.oldestWaitMs !== undefined ? ` · oldest waiting ${formatDuration(q.oldestWaitMs)}` : ''}`;
-  const rows = q.next.map((e: QueuedEntry) => `<tr><td>${code(e.object)}</td><td>${esc(e.reason)}</td><td class="num">${e.dueInMs <= 0 ? `now (waiting ${formatDuration(-e.dueInMs)})` : `in ${formatDuration(e.dueInMs)}`}</td></tr>`);
+  const rows = q.next.map((e: QueuedEntry) => `<tr><td>${code(e.object)}</td><td>${e.dueInMs <= 0 ? `now (waiting ${formatDuration(-e.dueInMs)})` : `in ${formatDuration(e.dueInMs)}`}</td><td>${esc(e.reason)}</td></tr>`);
   const more = q.depth > q.next.length && q.next.length > 0 ? `<p class="note">The next ${q.next.length} of ${q.depth}.</p>` : '';
-  return { key: 'queue', title: 'Queue', figures, body: rows.length ? table(['Object', 'Reason', 'Due'], rows) + more : '', empty: 'Nothing queued.' };
+  return { key: 'queue', title: 'Queue', figures, body: rows.length ? table(['Object', 'Due', 'Reason'], rows) + more : '', empty: 'Nothing queued.' };
 }
 
 function runningPart(c: ControllerDiagnostics, ctx: RenderContext): Part {
@@ -182,19 +182,19 @@ function runningPart(c: ControllerDiagnostics, ctx: RenderContext): Part {
     const overdue = r.deadlineInMs !== undefined && r.deadlineInMs <= 0;
     const suspect = overdue || !c.live.live;
     const deadline = r.deadlineInMs === undefined ? '—' : overdue ? `<span class="bad">passed ${formatDuration(-r.deadlineInMs)} ago</span>` : `in ${formatDuration(r.deadlineInMs)}`;
-    return `<tr${suspect ? ' class="suspect"' : ''}><td>${code(r.object)}</td><td>${esc(r.reason)}</td><td class="num">${suspect ? '<span class="bad">' : ''}${formatDuration(r.runningForMs)}${suspect ? '</span>' : ''}</td><td>${deadline}</td><td>${trace(r.traceId, ctx)}</td></tr>`;
+    return `<tr${suspect ? ' class="suspect"' : ''}><td>${code(r.object)}</td><td class="num">${suspect ? '<span class="bad">' : ''}${formatDuration(r.runningForMs)}${suspect ? '</span>' : ''}</td><td>${esc(r.reason)}</td><td>${deadline}</td><td>${trace(r.traceId, ctx)}</td></tr>`;
   });
   const figures = `${c.running.length}${c.concurrency ? ` of at most ${c.concurrency}` : ''}`;
-  return { key: 'running', title: 'Running now', figures, body: rows.length ? table(['Object', 'Reason', 'Running for', 'Deadline', 'Trace'], rows) : '', empty: 'Nothing running.' };
+  return { key: 'running', title: 'Running now', figures, body: rows.length ? table(['Object', 'Running for', 'Reason', 'Deadline', 'Trace'], rows) : '', empty: 'Nothing running.' };
 }
 
 function recentPart(c: ControllerDiagnostics, ctx: RenderContext): Part {
   const rows = c.recent.map((r: FinishedReconcile) => {
     const result = r.result === 'success' ? badge('ok', 'success') : badge('bad', r.result);
-    return `<tr${r.result === 'success' ? '' : ' class="failed"'}><td>${ago(r.finishedAt, ctx)}</td><td>${code(r.object)}</td><td>${esc(r.reason)}</td><td class="num">${formatDuration(r.durationMs)}</td><td>${result}</td><td class="message">${r.error === undefined ? '' : esc(r.error)}</td><td>${esc(r.action)}</td><td>${trace(r.traceId, ctx)}</td></tr>`;
+    return `<tr${r.result === 'success' ? '' : ' class="failed"'}><td>${code(r.object)}</td><td>${result}</td><td>${ago(r.finishedAt, ctx)}</td><td class="num">${formatDuration(r.durationMs)}</td><td>${esc(r.reason)}</td><td>${trace(r.traceId, ctx)}</td><td>${esc(r.action)}</td><td class="message">${r.error === undefined ? '' : esc(r.error)}</td></tr>`;
   });
   const failed = c.recent.filter((r) => r.result !== 'success').length;
-  return { key: 'recent', title: 'Recently finished', figures: `last ${c.recent.length}, ${failed} failed, newest first`, body: rows.length ? table(['Finished', 'Object', 'Reason', 'Took', 'Result', 'Error', 'Then', 'Trace'], rows) : '', empty: 'No reconcile has finished yet.' };
+  return { key: 'recent', title: 'Recently finished', figures: `last ${c.recent.length}, ${failed} failed, newest first`, body: rows.length ? table(['Object', 'Result', 'Finished', 'Took', 'Reason', 'Trace', 'Then', 'Error'], rows) : '', empty: 'No reconcile has finished yet.' };
 }
 
 function cachesPart(c: ControllerDiagnostics, ctx: RenderContext): Part {
@@ -260,7 +260,7 @@ th,td{padding:.3rem .55rem;text-align:left;vertical-align:top;white-space:nowrap
 tbody tr:last-child td{border-bottom:0}
 th{background:var(--head);font-size:.85rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.message{white-space:normal;min-width:16rem;max-width:40rem;overflow-wrap:anywhere}
+td.message{white-space:normal;min-width:14rem;max-width:40rem;overflow-wrap:anywhere}
 tr.suspect td,tr.failed td{background:var(--suspect)}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:40rem){body{padding:.5rem;font-size:14px}th,td{padding:.25rem .4rem}}

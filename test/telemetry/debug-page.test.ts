@@ -103,19 +103,20 @@ describe('debug page renderer', () => {
     assert.match(text, /at most 4/);
     const queue = sectionText(html, 'Queue');
     assert.match(queue, /7 queued · 2 due now · oldest waiting 4\.2 s/);
-    assert.match(queue, /ConfigMap\.v1\.\/waiting\.default object updated now \(waiting 4\.2 s\)/);
-    assert.match(queue, /ConfigMap\.v1\.\/later\.default reconciler requested retry in 1 m 05 s/);
+    assert.match(queue, /ConfigMap\.v1\.\/waiting\.default now \(waiting 4\.2 s\) object updated/);
+    assert.match(queue, /ConfigMap\.v1\.\/later\.default in 1 m 05 s reconciler requested retry/);
     assert.match(queue, /The next 2 of 7/);
     const running = sectionText(html, 'Running now');
-    assert.match(running, /ConfigMap\.v1\.\/stuck\.default bulk reconcile requested 5 m 12 s passed 4 m 42 s ago/);
+    assert.match(running, /ConfigMap\.v1\.\/stuck\.default 5 m 12 s bulk reconcile requested passed 4 m 42 s ago/);
     assert.match(html, /<tr class="suspect"><td><code>ConfigMap\.v1\.\/stuck\.default/, 'the stuck reconcile is highlighted');
     const recent = sectionText(html, 'Recently finished');
     assert.match(recent, /last 2, 1 failed/);
-    assert.match(recent, /2\.0 s ago ConfigMap\.v1\.\/broken\.default object updated 12 ms error spec\.size must be positive requeue after 5000 ms 00f067aa0ba902b700f067aa0ba902b7/);
-    assert.match(recent, /9\.0 s ago ConfigMap\.v1\.\/fine\.default object updated 3 ms success await change/);
+    assert.match(recent, /ConfigMap\.v1\.\/broken\.default error 2\.0 s ago 12 ms object updated 00f067aa0ba902b700f067aa0ba902b7 requeue after 5000 ms spec\.size must be positive/);
+    assert.match(recent, /ConfigMap\.v1\.\/fine\.default success 9\.0 s ago 3 ms object updated await change/);
     const caches = sectionText(html, 'Caches');
     assert.match(caches, /documents\/ConfigMap configmaps 1234 yes 10 m 00 s ago 1\.5 s ago 2 1 watch ended: 410 Gone \( 10 m 10 s ago \)/);
     assert.doesNotMatch(html, /<a [^>]*trace/i, 'no trace links without a template');
+    assert.doesNotMatch(html, /href="#c0"/, 'no summary for one controller');
   });
 
   test('says so when there is nothing: no controllers, an idle controller', () => {
@@ -215,6 +216,7 @@ describe('probe server /debug routes', () => {
       assert.match(String(browser.headers['content-security-policy']), /default-src 'none'/);
       assert.match(browser.body, /<h2 id="c0-name">a /);
       assert.match(browser.body, /<h2 id="c1-name">b /);
+      assert.match(browser.body, /<td><a href="#c0">a<\/a><\/td>.*\n<tr><td><a href="#c1">b<\/a><\/td>/, 'with two controllers, a summary links to each');
     } finally {
       await probes.close();
     }

@@ -245,20 +245,23 @@ export class ProbeServer {
         const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...(path === '/debug' ? { vary: 'Accept' } : {}) };
         const view = this.diagnostics();
         if (json) {
-          res.writeHead(200, { ...headers, 'content-type': 'application/json; charset=utf-8' });
-          res.end(JSON.stringify(view));
+          const body = Buffer.from(JSON.stringify(view));
+          res.writeHead(200, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.length) });
+          res.end(body);
           return;
         }
         const refresh = url.searchParams.get('refresh');
         const seconds = refresh === null || !/^\d+$/.test(refresh) ? DEFAULT_REFRESH_SECONDS : Math.min(Number(refresh), 3600);
+        const body = Buffer.from(renderDebugPage(view, { traceUrl: debug.traceUrl, refreshSeconds: seconds }));
         res.writeHead(200, {
           ...headers,
           'content-type': 'text/html; charset=utf-8',
+          'content-length': String(body.length),
           // No script may run on this page, whatever an object name or message holds.
           'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
           'referrer-policy': 'no-referrer',
         });
-        res.end(renderDebugPage(view, { traceUrl: debug.traceUrl, refreshSeconds: seconds }));
+        res.end(body);
         return;
       }
       default:

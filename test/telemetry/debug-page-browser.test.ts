@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { Action, Api, ConfigMaps, Controller, ProbeServer } from '../../src/index.js';
 import type { ControllerDiagnostics } from '../../src/telemetry/diagnostics.js';
 import { setupTracing, type Tracing } from '../../src/telemetry/tracing-setup.js';
-import { useCluster } from '../support/cluster.js';
+import { until, useCluster } from '../support/cluster.js';
 import { runInBackground, signal, Waiter } from '../support/controller.js';
 
 /**
@@ -97,8 +97,8 @@ describe('diagnostics page in a browser', () => {
       // The failed reconcile's trace id links to the trace UI, and is the trace its span was exported in.
       const failedRow = recent.locator('tr', { hasText: 'broken-invoice' });
       const href = await failedRow.getByRole('link').getAttribute('href');
-      const span = exporter.getFinishedSpans().find((s) => s.name === 'reconciling object' && s.attributes['object.ref'] === ref('broken-invoice'));
-      assert.ok(span, 'the failing reconcile was traced');
+      // The span ends just after the reconcile's result is out; its export has no event to await.
+      const span = await until('the failing reconcile\'s span', () => exporter.getFinishedSpans().find((s) => s.name === 'reconciling object' && s.attributes['object.ref'] === ref('broken-invoice')), 5000);
       assert.equal(href, `http://localhost:16686/trace/${span.spanContext().traceId}`);
 
       const json = (await (await request(`http://127.0.0.1:${port}/debug.json`)).body.json()) as { controllers: ControllerDiagnostics[] };

@@ -3,6 +3,19 @@ export { ObjectRef } from './core/object-ref.js';
 export { defineResource, apiVersionOf, resourcePath, type KubeObject, type Resource } from './core/resource.js';
 export * from './core/builtin.js';
 export { ApiError, ConfigError, ExecCredentialError, KubeloopError, TransportError, WatchDecodeError, isApiError, type Status } from './core/errors.js';
+// schema-first custom resources
+export {
+  defineCustomResource, defineCustomResourceOf, isCustomResource, CustomResource,
+  type CustomResourceDefinitionInput, type VersionDefinition, type VersionObject, type ObjectOf,
+} from './schema/custom-resource.js';
+export { SchemaValidator, type ValidationResult } from './schema/validator.js';
+export { StructuralSchemaError, SchemaValidationError, type SchemaIssue } from './schema/errors.js';
+export { toStructural, type ConversionNotes } from './schema/structural.js';
+export { crdYaml } from './schema/crd-yaml.js';
+export { typesFromCrd, type TypesOptions } from './schema/types-from-crd.js';
+export type { FromSchema } from './schema/infer.js';
+export type { InferSchema, SchemaInput, StandardSchemaLike } from './schema/standard.js';
+export type { JsonSchema, StructuralSchema, ValidationRule } from './schema/json-schema.js';
 // client
 export { Client, type ClientOptions } from './client/client.js';
 export { inferConfig, inClusterConfig, type AuthConfig, type ConnectionConfig, type ExecConfig } from './client/config.js';

@@ -4,11 +4,14 @@
  *
  *   kubeloop-dev install              build or fetch etcd, kube-apiserver, kube-controller-manager (cached)
  *   kubeloop-dev cluster up [--gc]    start one, print its KUBECONFIG, stop it on Ctrl+C
+ *   kubeloop-dev crd <module>         print the CRD YAML of every custom resource a module exports
+ *   kubeloop-dev types <crd.yaml | -> print TypeScript types and a descriptor for existing CRDs
  */
 import { LocalCluster } from './local-cluster.js';
 import { resolveAssets, runInstallScript } from './assets.js';
+import { crdCommand, readInput, typesCommand } from './cli-schema.js';
 
-const usage = 'usage: kubeloop-dev install | kubeloop-dev cluster up [--gc]';
+const usage = 'usage: kubeloop-dev install | kubeloop-dev cluster up [--gc] | kubeloop-dev crd <module> | kubeloop-dev types <crd.yaml | ->';
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, sub, ...rest] = argv;
@@ -16,6 +19,13 @@ async function main(argv: string[]): Promise<number> {
     await runInstallScript();
     const assets = await resolveAssets({ install: false });
     console.log(Object.entries(assets).map(([k, v]) => `${k}: ${v}`).join('\n'));
+    return 0;
+  }
+  if ((cmd === 'crd' || cmd === 'types') && sub !== undefined && rest.length === 0) {
+    const out = cmd === 'crd' ? await crdCommand(sub) : typesCommand(readInput(sub), sub === '-' ? 'standard input' : sub);
+    process.stderr.write(out.stderr);
+    // Write, then exit only when stdout has drained: a large module piped to a file must arrive whole.
+    await new Promise<void>((done) => process.stdout.write(out.stdout, () => done()));
     return 0;
   }
   if (cmd === 'cluster' && sub === 'up') {

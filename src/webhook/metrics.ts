@@ -1,0 +1,41 @@
+/**
+ * Webhook metrics, in kubeloop's registry beside the reconcile metrics.
+ *
+ * controller-runtime counts HTTP status codes (`controller_runtime_webhook_requests_total{webhook,code}`),
+ * which are 200 for an allowed and a denied review alike; these count what was
+ * decided, which is what an operator of a webhook wants to alert on.
+ */
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { metricsRegistry } from '../telemetry/metrics.js';
+
+/** Result label values: the review allowed the write, denied it, or failed (the handler threw or ran out of time, the request was malformed). */
+export type WebhookResult = 'allowed' | 'denied' | 'errored';
+
+export const webhookRequests = new Counter({
+  name: 'webhook_requests_total',
+  help: 'Admission and conversion reviews answered, by webhook, operation (CREATE, UPDATE, DELETE, CONNECT, CONVERT; unknown for a malformed review) and result (allowed, denied, errored; a conversion is allowed when every object converted).',
+  labelNames: ['webhook', 'operation', 'result'] as const,
+  registers: [metricsRegistry],
+});
+
+export const webhookDuration = new Histogram({
+  name: 'webhook_request_duration_seconds',
+  help: 'Time from a review request\'s arrival to its answer, by webhook.',
+  labelNames: ['webhook'] as const,
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [metricsRegistry],
+});
+
+export const webhookInFlight = new Gauge({
+  name: 'webhook_requests_in_flight',
+  help: 'Reviews being handled now, by webhook.',
+  labelNames: ['webhook'] as const,
+  registers: [metricsRegistry],
+});
+
+export const certificateReloads = new Counter({
+  name: 'webhook_certificate_reloads_total',
+  help: 'Changes of the serving certificate files, by result (success: now in use; error: unreadable or a mismatched pair, the previous one kept).',
+  labelNames: ['result'] as const,
+  registers: [metricsRegistry],
+});

@@ -56,6 +56,6 @@ export { backoffErrorPolicy, type ErrorPolicy, type BackoffPolicyOptions } from 
 export { finalizer, type FinalizerHandlers } from './runtime/finalizer.js';
 export { Recorder, objectReference, type EventSpec, type Reporter } from './runtime/recorder.js';
 export { predicates, predicateFilter, PredicateState, type Predicate } from './runtime/predicates.js';
-export { ProbeServer, type HealthSource, type ProbeServerOptions } from './telemetry/probe-server.js';
+export { ProbeServer, type DebugPageConfig, type HealthSource, type ProbeServerOptions } from './telemetry/probe-server.js';
 // webhooks
 export * from './webhook/index.js';

@@ -194,6 +194,8 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
       this.cleanups.push(() => osSignals.forEach((s) => process.off(s, onSignal)));
     }
     for (const source of sources) {
+      // Exported at 0 from the start, so that rate() and increase() count a first failure.
+      for (const kind of ['threw', 'stopped']) triggerErrors.inc({ controller: this.controller, source: source.name, kind }, 0);
       source.run(this).catch((e: unknown) => {
         if (!this.stopping) this.userCodeFailed(source.name, e, true);
       });
@@ -446,6 +448,7 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
       leadership: elector ? { mode: this.gate!.open ? 'leading' : 'following', lease: `${elector.options.namespace}/${elector.options.name}`, ...(elector.leader ? { holder: elector.leader } : {}) } : { mode: 'none' },
       live: this.liveness(now),
       concurrency: this.settings.concurrency,
+      livenessThresholdMs: this.settings.livenessThresholdMs,
       ...(this.settings.reconcileTimeoutMs !== undefined ? { reconcileTimeoutMs: this.settings.reconcileTimeoutMs } : {}),
       queue: {
         depth: this.scheduler.depth,

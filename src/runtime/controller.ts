@@ -296,7 +296,7 @@ export class Controller<K extends KubeObject> {
   }
 
   /** What the controller is doing now, for the diagnostics page (`/debug`): queue, running and recent reconciles, caches. */
-  diagnostics(limit = 20): ControllerDiagnostics {
+  diagnostics(limit = 50): ControllerDiagnostics {
     const now = performance.now();
     const run = this.current?.diagnostics(limit, now) ?? {
       leadership: { mode: 'none' as const },

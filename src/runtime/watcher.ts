@@ -101,6 +101,8 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
   };
   const restarts = watcherRestarts.labels(labels);
   const relists = watcherRelists.labels(labels);
+  // Exported at 0 from the start, so that rate() and increase() count the first restart.
+  restarts.inc(0);
   const selectors = { labelSelector: config.labelSelector, fieldSelector: config.fieldSelector };
   const what = `${labels.resource}${api.namespace ? ` in ${api.namespace}` : ''}`;
   let resourceVersion: string | undefined;
@@ -148,6 +150,7 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
           const items = page.items ?? [];
           // Counted per page: one counter update instead of one per object.
           if (items.length > 0) count.initApply.inc(items.length);
+          if (stats) stats.lastEventAt = Date.now();
           for (const object of items) yield { type: 'initApply', object };
         } while (cont);
         resourceVersion = listVersion;

@@ -178,9 +178,9 @@ function queuePart(c: ControllerDiagnostics): Part {
 
 function runningPart(c: ControllerDiagnostics, ctx: RenderContext): Part {
   const rows = c.running.map((r: RunningReconcile) => {
-    // Overdue: past its deadline; or the loop is stalled and this is what it is running.
+    // Overdue: past its deadline; suspect: that, or running longer than /livez tolerates, or the loop is stalled.
     const overdue = r.deadlineInMs !== undefined && r.deadlineInMs <= 0;
-    const suspect = overdue || !c.live.live;
+    const suspect = overdue || !c.live.live || (c.livenessThresholdMs !== undefined && r.runningForMs > c.livenessThresholdMs);
     const deadline = r.deadlineInMs === undefined ? '—' : overdue ? `<span class="bad">passed ${formatDuration(-r.deadlineInMs)} ago</span>` : `in ${formatDuration(r.deadlineInMs)}`;
     return `<tr${suspect ? ' class="suspect"' : ''}><td>${code(r.object)}</td><td class="num">${suspect ? '<span class="bad">' : ''}${formatDuration(r.runningForMs)}${suspect ? '</span>' : ''}</td><td>${esc(r.reason)}</td><td>${deadline}</td><td>${trace(r.traceId, ctx)}</td></tr>`;
   });

@@ -64,6 +64,8 @@ export interface ControllerDiagnostics {
   /** 0 = unbounded. */
   concurrency: number;
   reconcileTimeoutMs?: number;
+  /** `/livez` fails when work has been due or running this long with nothing finishing. */
+  livenessThresholdMs?: number;
   queue: {
     depth: number;
     dueNow: number;

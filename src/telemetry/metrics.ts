@@ -87,8 +87,13 @@ export class DeferrableCounter<L extends string> {
     this.counter = counter;
   }
 
-  /** A series with these labels; keep it and call `inc` on it. */
+  /**
+   * A series with these labels; keep it and call `inc` on it. It is exported at 0
+   * from now on: Prometheus's `rate()` and `increase()` only see increments after a
+   * series' first sample, so a series born at 1 would hide its first event.
+   */
   series(labels: Record<L, string>): DeferredCounter {
+    this.counter.inc(labels, 0);
     return new DeferredSeries(this.dirty, labels);
   }
 }

@@ -161,16 +161,23 @@ export class CertificateReloader {
     }
     // A CA caught mid-rotation (new CA, old certificate) would put a caBundle the server does not match into the configuration.
     // Checked for a single certificate; a chain (leaf and intermediates) is trusted as the issuer wrote it.
-    if (caFile && (certPem.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length === 1) {
-      let issued = false;
-      try {
-        const ca = new X509Certificate(caPem);
-        issued = x509.checkIssued(ca) && x509.verify(ca.publicKey);
-      } catch {
-        issued = false;
-      }
+    if (pemCertificates(caPem).length === 0) throw new CertificateLoadError(`${caFile ?? certFile} holds no PEM certificate`);
+    // ca.crt may hold several CAs (old and new during a CA rollover): any of them will do.
+    if (caFile && pemCertificates(certPem).length === 1) {
+      const issued = pemCertificates(caPem).some((pem) => {
+        try {
+          const ca = new X509Certificate(pem);
+          return x509.checkIssued(ca) && x509.verify(ca.publicKey);
+        } catch {
+          return false;
+        }
+      });
       if (!issued) throw new CertificateLoadError(`the serving certificate ${certFile} was not issued by the CA in ${caFile}`);
     }
     return { certPem, keyPem, caPem, fingerprint: x509.fingerprint256, notAfter: new Date(x509.validTo) };
   }
+}
+
+function pemCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }

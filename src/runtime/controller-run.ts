@@ -288,7 +288,7 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
       async (span) => {
         log.debug('reconciling');
         const started = performance.now();
-        this.journal.started(entry.key, { ref, reason: entry.reason, startedAt: started, traceId: span.traceId, deadlineAt: timeoutMs === undefined ? undefined : started + timeoutMs });
+        const record = this.journal.started({ ref, reason: entry.reason, startedAt: started, traceId: span.traceId, deadlineAt: timeoutMs === undefined ? undefined : started + timeoutMs });
         let action: Action;
         let failure: unknown;
         let failed = false;
@@ -309,7 +309,7 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
         if (traceId) this.metrics.duration.observeWithExemplar(seconds, { trace_id: traceId });
         else this.metrics.duration.observe(seconds);
         const timedOut = failure instanceof ReconcileTimeoutError;
-        this.journal.finished(entry.key, { result: failed ? (timedOut ? 'timeout' : 'error') : 'success', error: failure, action }, ended);
+        this.journal.finished(record, failed ? (timedOut ? 'timeout' : 'error') : 'success', failure, action, ended);
         if (this.compat) this.recordCompat(seconds, failed, action);
         if (failed) {
           this.metrics.failure.inc();

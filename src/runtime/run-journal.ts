@@ -21,20 +21,19 @@ export interface RunningRecord {
   deadlineAt?: number;
 }
 
-interface FinishedRecord {
-  ref: ObjectRef;
-  reason: string;
+/** A running record, completed in place when it finishes (one object per reconcile, not two). */
+interface FinishedRecord extends RunningRecord {
   /** Date.now() at the end. */
   finishedAt: number;
   durationMs: number;
   result: FinishedReconcile['result'];
   error?: unknown;
   action: Action;
-  traceId?: string;
 }
 
 export class RunJournal {
-  private readonly runningNow = new Map<string, RunningRecord>();
+  /** Running records, unordered; each knows its slot, so removal is a swap (no Map churn on the hot path). */
+  private readonly runningNow: (RunningRecord & { slot?: number })[] = [];
   private readonly ring: (FinishedRecord | undefined)[];
   private next = 0;
 
@@ -42,44 +41,51 @@ export class RunJournal {
     this.ring = new Array<FinishedRecord | undefined>(Math.max(0, capacity));
   }
 
-  started(key: string, record: RunningRecord): void {
-    this.runningNow.set(key, record);
+  /** Notes a reconcile that starts; hand the record back to `finished`. */
+  started(record: RunningRecord): RunningRecord {
+    (record as RunningRecord & { slot?: number }).slot = this.runningNow.length;
+    this.runningNow.push(record);
+    return record;
   }
 
-  finished(key: string, outcome: Omit<FinishedRecord, 'ref' | 'reason' | 'durationMs' | 'finishedAt' | 'traceId'>, now: number): void {
-    const running = this.runningNow.get(key);
-    if (!running) return;
-    this.runningNow.delete(key);
+  finished(running: RunningRecord, result: FinishedReconcile['result'], error: unknown, action: Action, now: number): void {
+    const record = running as FinishedRecord & { slot?: number };
+    const slot = record.slot;
+    if (slot === undefined || this.runningNow[slot] !== record) return;
+    const last = this.runningNow.pop()!;
+    if (last !== record) {
+      this.runningNow[slot] = last;
+      last.slot = slot;
+    }
+    record.slot = undefined;
     if (this.ring.length === 0) return;
-    this.ring[this.next] = {
-      ref: running.ref,
-      reason: running.reason,
-      traceId: running.traceId,
-      finishedAt: Date.now(),
-      durationMs: now - running.startedAt,
-      ...outcome,
-    };
+    record.finishedAt = Date.now();
+    record.durationMs = now - record.startedAt;
+    record.result = result;
+    record.error = error;
+    record.action = action;
+    this.ring[this.next] = record;
     this.next = (this.next + 1) % this.ring.length;
   }
 
   /** Milliseconds the longest-running reconcile has been running; 0 when none runs. */
   longestRunningMs(now: number): number {
     let longest = 0;
-    for (const r of this.runningNow.values()) longest = Math.max(longest, now - r.startedAt);
+    for (const r of this.runningNow) longest = Math.max(longest, now - r.startedAt);
     return longest;
   }
 
   /** Milliseconds of work in progress, summed over the running reconciles. */
   unfinishedMs(now: number): number {
     let sum = 0;
-    for (const r of this.runningNow.values()) sum += now - r.startedAt;
+    for (const r of this.runningNow) sum += now - r.startedAt;
     return sum;
   }
 
   /** The running reconciles, longest-running first. */
   running(now: number): RunningReconcile[] {
     const wallOffset = Date.now() - now;
-    return [...this.runningNow.values()]
+    return [...this.runningNow]
       .sort((a, b) => a.startedAt - b.startedAt)
       .map((r) => ({
         object: r.ref.key,

@@ -51,6 +51,8 @@ async function withinTime<T>(ms: number, work: (signal: AbortSignal) => T | Prom
       controller.abort(error);
       reject(error);
     }, ms);
+    // The server keeps the process alive while it listens; a handler stuck past close() must not.
+    timer.unref();
   });
   try {
     return await Promise.race([Promise.resolve().then(() => work(controller.signal)), timeout]);

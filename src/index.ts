@@ -12,7 +12,7 @@ export { SchemaValidator, type ValidationResult } from './schema/validator.js';
 export { StructuralSchemaError, SchemaValidationError, type SchemaIssue } from './schema/errors.js';
 export { toStructural, type ConversionNotes } from './schema/structural.js';
 export { crdYaml } from './schema/crd-yaml.js';
-export { typesFromCrd, type TypesOptions } from './schema/types-from-crd.js';
+export { typesFromCrd, definitionOf, type TypesOptions } from './schema/types-from-crd.js';
 export type { FromSchema } from './schema/infer.js';
 export type { InferSchema, SchemaInput, StandardSchemaLike } from './schema/standard.js';
 export type { JsonSchema, StructuralSchema, ValidationRule } from './schema/json-schema.js';

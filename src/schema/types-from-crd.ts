@@ -9,6 +9,7 @@
  * `oneOf`/`anyOf`/`not` do not narrow the type (every branch's fields stay optional).
  */
 import type { CustomResourceDefinition } from 'kubernetes-types/apiextensions/v1.js';
+import type { CustomResourceDefinitionInput } from './custom-resource.js';
 import type { StructuralSchema } from './json-schema.js';
 
 export interface TypesOptions {
@@ -95,23 +96,34 @@ export function typesFromCrd(crd: CustomResourceDefinition, options: TypesOption
   const storage = versions.find((v) => v.storage) ?? versions[0]!;
   if (many) out.push(`export type ${kind} = ${typeName(storage.name)};`, '');
   const objects = versions.map((v) => `${key(v.name)}: ${typeName(v.name)}`).join('; ');
-  const definition = {
-    group,
-    names: names,
-    scope: crd.spec.scope,
-    versions: Object.fromEntries(versions.map((v) => [v.name, {
-      served: v.served,
-      storage: v.storage,
-      ...(v.deprecated !== undefined ? { deprecated: v.deprecated } : {}),
-      ...(v.deprecationWarning !== undefined ? { deprecationWarning: v.deprecationWarning } : {}),
-      ...(v.schema?.openAPIV3Schema ? { schema: v.schema.openAPIV3Schema } : {}),
-      ...(v.additionalPrinterColumns ? { printerColumns: v.additionalPrinterColumns } : {}),
-      ...(v.subresources ? { subresources: { ...(v.subresources.status ? { status: true } : {}), ...(v.subresources.scale ? { scale: v.subresources.scale } : {}) } } : {}),
-    }])),
-    ...(crd.spec.conversion ? { conversion: crd.spec.conversion } : {}),
-  };
+  const definition = definitionOf(crd);
   out.push(`export const ${kind}Resource = defineCustomResourceOf<{ ${objects} }>(${JSON.stringify(definition, null, 2)});`, '');
   out.push(`/** The storage version's descriptor, for Api, caches and controllers. */`);
   out.push(`export const ${pascal(names.plural)} = ${kind}Resource.resources[${JSON.stringify(storage.name)}];`, '');
   return out.join('\n');
+}
+
+/**
+ * The `defineCustomResource` input that gives `crd` back: what a generated module
+ * passes. The CRD's labels and annotations come along (the server requires
+ * `api-approved.kubernetes.io` on `*.k8s.io` groups).
+ */
+export function definitionOf(crd: CustomResourceDefinition): CustomResourceDefinitionInput {
+  const { labels, annotations } = crd.metadata ?? {};
+  return {
+    group: crd.spec.group,
+    names: crd.spec.names,
+    scope: crd.spec.scope as 'Namespaced' | 'Cluster',
+    versions: Object.fromEntries(crd.spec.versions.map((v) => [v.name, {
+      served: v.served,
+      storage: v.storage,
+      ...(v.deprecated !== undefined ? { deprecated: v.deprecated } : {}),
+      ...(v.deprecationWarning !== undefined ? { deprecationWarning: v.deprecationWarning } : {}),
+      ...(v.schema?.openAPIV3Schema ? { schema: v.schema.openAPIV3Schema as StructuralSchema } : {}),
+      ...(v.additionalPrinterColumns ? { printerColumns: v.additionalPrinterColumns } : {}),
+      ...(v.subresources ? { subresources: { ...(v.subresources.status ? { status: true } : {}), ...(v.subresources.scale ? { scale: v.subresources.scale } : {}) } } : {}),
+    }])),
+    ...(crd.spec.conversion ? { conversion: crd.spec.conversion } : {}),
+    ...(labels || annotations ? { metadata: { ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) } } : {}),
+  };
 }

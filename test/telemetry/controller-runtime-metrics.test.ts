@@ -249,7 +249,7 @@ describe("controller-runtime's metric names", () => {
       await waiter.until('the trigger to wait for its first tick', () => trigger.pulls === 1);
       const first = stuckGauges(await scrape());
       assert.equal(first.active, 1, 'one worker busy');
-      assert.ok(first.longest > 0, `longest running ${first.longest}`);
+      for (const k of ['longest', 'unfinished', 'ours'] as const) assert.ok(first[k] > 0, `${k} is ${first[k]} while a reconcile runs`);
       // One reconcile runs: the longest is all the unfinished work, and kubeloop's gauge reads the same (within the render).
       assert.ok(Math.abs(first.unfinished - first.longest) < 0.05, `unfinished ${first.unfinished} vs longest ${first.longest}`);
       assert.ok(Math.abs(first.ours - first.longest) < 0.05, `reconcile_longest_running_seconds ${first.ours} vs ${first.longest}`);
@@ -272,10 +272,8 @@ describe("controller-runtime's metric names", () => {
       assert.equal(one(held, 'reconcile_queue_depth', { controller: name }), 2, "kubeloop's own depth counts the held entry too");
       assert.equal(one(held, 'workqueue_adds_total', queue(name)), 3, 'stuck listed, waiting added, stuck held; the three other requests folded');
       assert.equal(one(held, 'controller_runtime_reconcile_total', { controller: name, result: 'success' }), 0, 'nothing finished yet');
-    } finally {
+
       release.resolve();
-    }
-    try {
       await waiter.until('waiting and stuck again to run', () => running.results.length === 3);
       assert.deepEqual(runs, ['stuck', 'waiting', 'stuck']);
       // The last result comes before its worker is counted free: the gauges are read until they settle.
@@ -294,6 +292,8 @@ describe("controller-runtime's metric names", () => {
       assert.ok(one(s, 'workqueue_work_duration_seconds_sum', queue(name)) >= 0.2);
       assert.equal(one(s, 'workqueue_work_duration_seconds_bucket', { ...queue(name), le: '0.1' }), 2, 'waiting and the second stuck took under 100 ms; the first did not');
     } finally {
+      // Also when an assertion failed while stuck still hung: a controller left running would keep the file from ending.
+      release.resolve();
       await running.stop();
     }
   });

@@ -65,14 +65,39 @@ export class Client {
    * the deadline passes (the reconcile's signal travels in its span).
    */
   request(req: KubeRequest): Promise<KubeResponse> {
-    return this.service(withAmbientSignal(req));
+    return this.send(req);
   }
 
   /** Sends a request and parses the JSON answer; a non-2xx answer throws an `ApiError`. */
   async requestJson<T>(req: KubeRequest): Promise<T> {
-    const res = await this.service(withAmbientSignal(req));
+    const res = await this.send(req);
     if (res.status < 200 || res.status >= 300) throw this.apiError(req, res.status, res.text ?? '');
     return (res.text ? JSON.parse(res.text) : undefined) as T;
+  }
+
+  /**
+   * Sends with the signal of the work around the request (a reconcile's deadline)
+   * added to its own. Listeners, not `AbortSignal.any`, for ordinary requests: the
+   * reconcile's signal may live long, and composites made by `any` stay attached to
+   * it until collected. Streaming answers outlive this call, so they use `any`.
+   */
+  private send(req: KubeRequest): Promise<KubeResponse> {
+    const ambient = currentSignal();
+    if (ambient === undefined || ambient === req.signal) return this.service(req);
+    const own = req.signal;
+    if (own === undefined) return this.service({ ...req, signal: ambient });
+    if (req.streaming) return this.service({ ...req, signal: AbortSignal.any([own, ambient]) });
+    const both = new AbortController();
+    const onOwn = () => both.abort(own.reason);
+    const onAmbient = () => both.abort(ambient.reason);
+    if (own.aborted) onOwn();
+    else if (ambient.aborted) onAmbient();
+    own.addEventListener('abort', onOwn, { once: true });
+    ambient.addEventListener('abort', onAmbient, { once: true });
+    return this.service({ ...req, signal: both.signal }).finally(() => {
+      own.removeEventListener('abort', onOwn);
+      ambient.removeEventListener('abort', onAmbient);
+    });
   }
 
   /** The `ApiError` for a failed answer, with the server's `Status` when it sent one. */
@@ -99,13 +124,6 @@ export class Client {
   close(): Promise<void> {
     return this.transport.close();
   }
-}
-
-/** The request with the signal of the work around it (a reconcile's deadline) added to its own. */
-function withAmbientSignal(req: KubeRequest): KubeRequest {
-  const ambient = currentSignal();
-  if (ambient === undefined || ambient === req.signal) return req;
-  return { ...req, signal: req.signal ? AbortSignal.any([req.signal, ambient]) : ambient };
 }
 
 function reasonFor(code: number): string {

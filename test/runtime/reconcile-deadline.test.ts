@@ -45,7 +45,8 @@ test('a reconcile whose API call hangs is aborted at its deadline, counted as a 
         proxy!.stallNextRequest();
         const started = performance.now();
         try {
-          await cms.get(cm.metadata!.name!);
+          // A signal of its own, far later than the deadline: the deadline still ends the call.
+          await cms.get(cm.metadata!.name!, { signal: AbortSignal.timeout(60_000) });
         } catch (e) {
           hangingCall.error = e as Error;
           hangingCall.abortedAfterMs = performance.now() - started;

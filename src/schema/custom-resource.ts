@@ -44,6 +44,8 @@ export interface VersionDefinition {
   readonly schema?: SchemaInput;
   readonly printerColumns?: readonly CustomResourceColumnDefinition[];
   readonly subresources?: { readonly status?: boolean; readonly scale?: CustomResourceSubresourceScale };
+  /** Fields usable in field selectors (`.spec.issuerRef.kind`); the server needs to be Kubernetes 1.30 or newer. */
+  readonly selectableFields?: readonly { readonly jsonPath: string }[];
 }
 
 export interface CustomResourceDefinitionInput {
@@ -87,7 +89,10 @@ export class CustomResource<Objects extends { [version: string]: KubeObject }> {
   readonly [BRAND] = true;
   /** One typed descriptor per version, for `Api`, caches and controllers. */
   readonly resources: { readonly [V in keyof Objects]: Resource<Objects[V]> };
-  /** Schema paths that use CEL `x-kubernetes-validations`: the server needs to be Kubernetes 1.25 or newer. */
+  /**
+   * What needs a newer server than 1.20, one line each: CEL `x-kubernetes-validations`
+   * (Kubernetes 1.25+) and `selectableFields` (1.30+). An older server drops them silently.
+   */
   readonly needsNewerServer: readonly string[];
   readonly #validators = new Map<string, SchemaValidator<any>>();
 
@@ -100,7 +105,8 @@ export class CustomResource<Objects extends { [version: string]: KubeObject }> {
       resources[v.name] = defineResource({ group: crd.spec.group, version: v.name, kind: crd.spec.names.kind, plural: crd.spec.names.plural, namespaced: crd.spec.scope === 'Namespaced' });
     }
     this.resources = Object.freeze(resources) as any;
-    this.needsNewerServer = [...new Set(celRules)];
+    const selectable = crd.spec.versions.filter((v) => (v as { selectableFields?: unknown[] }).selectableFields !== undefined).map((v) => `selectableFields of ${v.name} need Kubernetes 1.30 or newer`);
+    this.needsNewerServer = [...[...new Set(celRules)].map((p) => `x-kubernetes-validations at ${p} needs Kubernetes 1.25 or newer`), ...selectable];
   }
 
   /** A validator of version `version`'s objects against its schema (compiled once, on first use). */
@@ -195,7 +201,8 @@ function buildVersion(name: string, v: VersionDefinition, storage: boolean, celR
     schema: { openAPIV3Schema: root as JSONSchemaProps },
     ...(subresources ? { subresources } : {}),
     ...(v.printerColumns ? { additionalPrinterColumns: [...v.printerColumns] } : {}),
-  };
+    ...(v.selectableFields ? { selectableFields: v.selectableFields.map((f) => ({ ...f })) } : {}),
+  } as CustomResourceDefinitionVersion;
 }
 
 export type { JsonSchema };

@@ -121,6 +121,7 @@ export function definitionOf(crd: CustomResourceDefinition): CustomResourceDefin
       ...(v.deprecationWarning !== undefined ? { deprecationWarning: v.deprecationWarning } : {}),
       ...(v.schema?.openAPIV3Schema ? { schema: v.schema.openAPIV3Schema as StructuralSchema } : {}),
       ...(v.additionalPrinterColumns ? { printerColumns: v.additionalPrinterColumns } : {}),
+      ...((v as { selectableFields?: { jsonPath: string }[] }).selectableFields ? { selectableFields: (v as { selectableFields?: { jsonPath: string }[] }).selectableFields } : {}),
       ...(v.subresources ? { subresources: { ...(v.subresources.status ? { status: true } : {}), ...(v.subresources.scale ? { scale: v.subresources.scale } : {}) } } : {}),
     }])),
     ...(crd.spec.conversion ? { conversion: crd.spec.conversion } : {}),

@@ -15,14 +15,16 @@ import type { StructuralSchema } from './json-schema.js';
 
 const EXTENSIONS = [
   'x-kubernetes-int-or-string', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-embedded-resource', 'x-kubernetes-list-type',
-  'x-kubernetes-list-map-keys', 'x-kubernetes-map-type', 'x-kubernetes-validations', 'example', 'externalDocs', 'nullable',
+  'x-kubernetes-list-map-keys', 'x-kubernetes-map-type', 'x-kubernetes-validations', 'example', 'externalDocs',
 ];
 
 let shared: Ajv | undefined;
 function ajv(): Ajv {
   // nullable is rewritten below (ajv's own needs a type beside it, which structural schemas may omit).
-  shared ??= new Ajv({ allErrors: true, strict: false, validateFormats: false, allowUnionTypes: true });
-  for (const k of EXTENSIONS) if (!shared.getKeyword(k)) shared.addKeyword(k);
+  if (shared === undefined) {
+    shared = new Ajv({ allErrors: true, strict: false, validateFormats: false, allowUnionTypes: true });
+    for (const k of EXTENSIONS) shared.addKeyword(k);
+  }
   return shared;
 }
 

@@ -23,7 +23,7 @@ export async function crdCommand(modulePath: string): Promise<CommandOutput> {
   const mod = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
   const found = Object.values(mod).filter(isCustomResource) as CustomResource<any>[];
   if (found.length === 0) throw new Error(`${modulePath} exports no custom resource; export the value defineCustomResource returns`);
-  const notes = found.flatMap((cr) => cr.needsNewerServer.map((p) => `kubeloop-dev: ${cr.crd.metadata?.name}: x-kubernetes-validations at ${p} needs Kubernetes 1.25 or newer\n`));
+  const notes = found.flatMap((cr) => cr.needsNewerServer.map((n) => `kubeloop-dev: ${cr.crd.metadata?.name}: ${n}\n`));
   return { stdout: crdYaml(found.map((cr) => cr.crd)), stderr: notes.join('') };
 }
 

@@ -93,7 +93,7 @@ describe('conversion to the structural subset', () => {
       group: 'example.com', names: { kind: 'Budget', plural: 'budgets' }, scope: 'Namespaced',
       versions: { v1: { spec: { type: 'object', properties: { min: { type: 'integer' }, max: { type: 'integer' } }, 'x-kubernetes-validations': [{ rule: 'self.min <= self.max' }] } } },
     });
-    assert.deepEqual(cr.needsNewerServer, ['.spec']);
+    assert.deepEqual(cr.needsNewerServer, ['x-kubernetes-validations at .spec needs Kubernetes 1.25 or newer']);
     assert.deepEqual((cr.crd.spec.versions[0]!.schema!.openAPIV3Schema!.properties!['spec'] as Record<string, unknown>)['x-kubernetes-validations'], [{ rule: 'self.min <= self.max' }]);
   });
 

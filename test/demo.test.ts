@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { request } from 'undici';
-import { Api, Client, ConfigMaps, Events } from '../src/index.js';
+import { Api, Client, ConfigMaps, Events, isApiError, Patch } from '../src/index.js';
 import { Documents } from '../examples/document-controller/document.js';
 import { Waiter } from './support/controller.js';
 import { until } from './support/cluster.js';
@@ -61,7 +61,7 @@ test('the demo command runs the operator through every path, serves metrics, and
     await line(/^\[demo\] operator ready: (http:\S+)\/readyz answers 200$/);
     await line(/Press Ctrl\+C to stop\.$/);
     const metricsUrl = (await line(/^\[demo\] {3}metrics: {2}(http:\S+\/metrics)$/))[1]!;
-    for (const path of ['hello', 'notes', 'temporary', 'refused']) assert.ok(lines.some((l) => l.startsWith(`[demo] ✓ ${path}`)), `a ✓ line for ${path}`);
+    for (const path of ['hello', 'notes', 'temporary', 'refused', 'hello-again']) assert.ok(lines.some((l) => l.startsWith(`[demo] ✓ ${path}`)), `a ✓ line for ${path}`);
 
     // Check what the demo claims, independently.
     client = Client.fromKubeconfig({ paths: [kubeconfig] });
@@ -81,7 +81,20 @@ test('the demo command runs the operator through every path, serves metrics, and
     assert.equal(await docs.getOpt('temporary'), undefined, 'deletion completed through the finalizer');
     assert.equal(await cms.getOpt('temporary-doc'), undefined);
 
+    // The operator's validating webhook refused a second Document titled Hello, with the handler's message.
+    assert.match(lines.find((l) => l.startsWith('[demo] ✓ hello-again'))!, /refused by the validating webhook: .*title "Hello" is already used by Document hello in namespace kubeloop-demo/);
+    assert.equal(await docs.getOpt('hello-again'), undefined);
+    await assert.rejects(docs.create({ apiVersion: 'example.com/v1', kind: 'Document', metadata: { name: 'hello-too' }, spec: { title: 'Hello' } }), (e: unknown) => {
+      assert.ok(isApiError(e, 409), String(e));
+      assert.match((e as Error).message, /admission webhook "unique-title\.documents\.example\.com" denied the request: title "Hello" is already used by Document hello/);
+      return true;
+    });
+    // A title no other Document uses goes through, and so does an update of hello that keeps its title.
+    await docs.create({ apiVersion: 'example.com/v1', kind: 'Document', metadata: { name: 'unique' }, spec: { title: 'A title of its own' } });
+    await docs.patch('hello', Patch.merge({ spec: { body: 'changed, same title' } }));
+
     const metrics = await (await request(metricsUrl)).body.text();
+    assert.match(metrics, /^webhook_requests_total\{webhook="unique-title\.documents\.example\.com",operation="CREATE",result="denied"\} [2-9]/m, 'the refusals are counted');
     const count = (result: string) => Number(metrics.match(new RegExp(`^reconcile_total\\{controller="document-controller",result="${result}"\\} (\\d+)`, 'm'))?.[1] ?? 0);
     assert.ok(count('success') > 0, 'successful reconciles counted');
     assert.ok(count('error') > 0, 'failed reconciles counted');

@@ -5,7 +5,9 @@
  * starts a local control plane. Installs the Document CRD, runs the operator
  * (examples/document-controller/operator.ts) as a child process, then creates,
  * changes and deletes sample Documents so every path runs — including one the
- * operator refuses. Ctrl+C stops everything it started.
+ * operator refuses, and (on the local control plane, which can reach a webhook on
+ * 127.0.0.1) one its validating webhook refuses for a title already in use.
+ * Ctrl+C stops everything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,7 +21,7 @@ import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import type { CustomResourceDefinition } from 'kubernetes-types/apiextensions/v1.js';
 import { Api, Client, ConfigMaps, CustomResourceDefinitions, Events, Namespaces, Patch, isApiError, watcher, withSpan, type KubeObject } from 'kubeloop';
 import { setupTracing } from 'kubeloop/telemetry';
-import { LocalCluster } from 'kubeloop/testing';
+import { LocalCluster, createWebhookCertificates } from 'kubeloop/testing';
 import { Documents, type Document } from './document.js';
 
 const say = (line: string) => console.log(`[demo] ${line}`);
@@ -107,6 +109,14 @@ async function main(): Promise<void> {
   }
 
   const port = await freePort(Number(process.env.PROBE_PORT ?? 8080));
+  // The webhook on the local control plane only: your cluster's API server cannot reach 127.0.0.1 here.
+  const webhookEnv: Record<string, string> = {};
+  if (cluster) {
+    const webhookPort = await freePort(9443);
+    const tls = await createWebhookCertificates(join(cluster.dir, 'webhook-tls'));
+    Object.assign(webhookEnv, { WEBHOOK_CERT_DIR: join(cluster.dir, 'webhook-tls'), WEBHOOK_PORT: String(webhookPort), WEBHOOK_URL: `https://127.0.0.1:${webhookPort}` });
+    say(`webhook certificates (a development CA) in ${tls.caFile.replace(/\/ca\.crt$/, '')}; the operator serves the webhook on port ${webhookPort}`);
+  }
   const operator = spawn(process.execPath, [join(root, 'dist', 'examples', 'document-controller', 'operator.js')], {
     env: {
       ...process.env,
@@ -116,6 +126,7 @@ async function main(): Promise<void> {
       DEBUG_PAGE: process.env.DEBUG_PAGE ?? 'true',
       KUBELOOP_LOG: process.env.KUBELOOP_LOG ?? 'info',
       KUBELOOP_LOG_FORMAT: process.env.KUBELOOP_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
+      ...webhookEnv,
     },
     stdio: 'inherit',
     // Its own process group: Ctrl+C reaches the demo, which asks the operator to stop once, gracefully.
@@ -170,6 +181,20 @@ async function main(): Promise<void> {
   await waitFor(docs, 'temporary', 'temporary to be gone', () => false, { gone: true });
   await waitFor(cms, 'temporary-doc', 'temporary-doc to be gone', () => false, { gone: true });
   say('✓ temporary: deleted through the finalizer, after its ConfigMap was removed');
+
+  if (cluster) {
+    // The API server picks the webhook configuration up from a watch: a dry run shows when it is in force.
+    const duplicate: Document = { apiVersion: 'example.com/v1', kind: 'Document', metadata: { name: 'hello-again' }, spec: { title: 'Hello', body: 'same title as hello' } };
+    for (let tries = 0; ; tries++) {
+      const refusal = await docs.create(duplicate, { dryRun: true }).then(() => undefined, (e: Error) => e);
+      if (refusal) break;
+      if (tries > 100) throw new Error('the unique-title webhook did not come into force within 20 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const refusal = await docs.create(duplicate).then(() => undefined, (e: Error) => e);
+    if (!refusal) throw new Error('the webhook let a Document with a duplicate title through');
+    say(`✓ hello-again: refused by the validating webhook: ${refusal.message}`);
+  }
 
   await tracing.flush().catch(() => undefined);
   say('all sample paths ran. Where to look:');

@@ -11,15 +11,20 @@
  * KUBELOOP_LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables;
  * LEADER_ELECTION=true to run several replicas of which one reconciles (the Lease
  * `document-controller` in POD_NAMESPACE, default `default`; identity POD_NAME,
- * default the hostname plus a random suffix).
+ * default the hostname plus a random suffix). WEBHOOK_CERT_DIR (tls.crt, tls.key, ca.crt)
+ * turns on the validating webhook that keeps titles unique per namespace (unique-title.ts),
+ * served on WEBHOOK_PORT (default 9443) by every replica; with WEBHOOK_SERVICE
+ * (`namespace/name`, port 443) or WEBHOOK_URL (`https://host:port`) the operator also
+ * writes its ValidatingWebhookConfiguration and keeps its caBundle in step with ca.crt.
  */
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import {
   Action, Api, CacheSet, Client, ConfigMaps, Controller, LeaderElector, enableControllerRuntimeMetrics, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError,
-  logger, objectReference, type Store,
+  logger, ManagedWebhookConfiguration, objectReference, WebhookServer, type Store, type WebhookEndpoint,
 } from 'kubeloop';
 import { setupTracing } from 'kubeloop/telemetry';
 import { Documents, type Document } from './document.js';
+import { uniqueTitleWebhook, webhookServerOptions } from './unique-title.js';
 
 const log = logger('document_controller');
 const FINALIZER = 'documents.example.com/cleanup';
@@ -143,6 +148,19 @@ export async function runOperator(options: OperatorOptions = {}): Promise<void> 
     port: options.port ?? Number(process.env.PROBE_PORT ?? 8080),
     debugPage: process.env.DEBUG_PAGE === 'true' ? { traceUrl: process.env.TRACE_URL || undefined } : false,
   }).add(controller);
+  // The webhook answers on every replica, leader or not: followers keep the same cache of Documents.
+  const webhookOptions = webhookServerOptions(process.env);
+  const webhooks = webhookOptions && new WebhookServer(webhookOptions).validating(uniqueTitleWebhook(controller.store));
+  let managed: ManagedWebhookConfiguration | undefined;
+  if (webhooks) {
+    await webhooks.listen();
+    probes.add(webhooks);
+    const endpoint = webhookEndpoint();
+    if (endpoint) {
+      managed = new ManagedWebhookConfiguration(client, webhooks, { name: 'document-controller', endpoint, fieldManager: MANAGER });
+      await managed.start();
+    }
+  }
   const port = await probes.listen();
   options.onListening?.(port);
   log.info({ tracing: tracing.enabled ? tracing.protocol : 'off', port }, 'starting');
@@ -150,11 +168,24 @@ export async function runOperator(options: OperatorOptions = {}): Promise<void> 
     // An object deleted while queued is normal; everything else deserves a warning.
     if (!result.ok) log[result.error instanceof ObjectNotFoundError ? 'debug' : 'warn']({ ref: result.ref?.key, error: result.error.message }, 'reconcile failed');
   }
+  managed?.stop();
+  await webhooks?.close();
   await probes.close();
   log.info('stopped');
   // A collector that is down must not turn a clean stop into a crash (exit 1) on the way out.
   await tracing.shutdown().catch((e: Error) => log.warn({ error: e.message }, 'flushing traces failed'));
   await client.close();
+}
+
+/** Where the API server reaches the webhook, from WEBHOOK_SERVICE or WEBHOOK_URL; undefined leaves the configuration to you. */
+function webhookEndpoint(): WebhookEndpoint | undefined {
+  const service = process.env.WEBHOOK_SERVICE;
+  if (service) {
+    const [namespace, name] = service.split('/');
+    if (!namespace || !name) throw new Error(`WEBHOOK_SERVICE must be namespace/name, not "${service}"`);
+    return { service: { namespace, name } };
+  }
+  return process.env.WEBHOOK_URL ? { url: process.env.WEBHOOK_URL } : undefined;
 }
 
 // Run directly: `node dist/examples/document-controller/operator.js`

@@ -82,7 +82,7 @@ describe('the operator image (deploy/image)', () => {
     const build = stage('build', ['package.json', 'package-lock.json', '.npmrc', 'tsconfig.json']);
     npm(build, 'ci');
     mkdirSync(join(build, 'src'));
-    for (const f of ['operator.ts', 'document.ts']) cpSync(join(root, 'examples/document-controller', f), join(build, 'src', f));
+    for (const f of ['operator.ts', 'document.ts', 'unique-title.ts']) cpSync(join(root, 'examples/document-controller', f), join(build, 'src', f));
     execFileSync(process.execPath, [join(build, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: build, stdio: 'pipe' });
     // Stage 3: production dependencies; stage 4: package.json, node_modules and dist, nothing else.
     const deps = stage('deps', ['package.json', 'package-lock.json', '.npmrc']);

@@ -9,15 +9,18 @@ import { parseAllDocuments } from 'yaml';
 import { stringify } from 'yaml';
 import {
   Api, ClusterRoleBindings, ClusterRoles, ConfigMaps, CustomResourceDefinitions, Deployments, Events, Namespaces, Patch, RoleBindings, Roles,
-  ServiceAccounts, Services, defineResource, type KubeObject, type Resource,
+  ServiceAccounts, Services, ValidatingWebhookConfigurations, defineResource, type KubeObject, type Resource,
 } from '../src/index.js';
 import { Documents } from '../examples/document-controller/document.js';
+import { createWebhookCertificates } from '../src/testing/index.js';
 import { until, useCluster } from './support/cluster.js';
 import { kustomize, only, root } from './deploy/render.js';
 
 const t = useCluster({ users: [{ name: 'document-controller' }] });
 const ServiceMonitors = defineResource({ group: 'monitoring.coreos.com', version: 'v1', kind: 'ServiceMonitor', plural: 'servicemonitors', namespaced: true });
 const PrometheusRules = defineResource({ group: 'monitoring.coreos.com', version: 'v1', kind: 'PrometheusRule', plural: 'prometheusrules', namespaced: true });
+const Certificates = defineResource({ group: 'cert-manager.io', version: 'v1', kind: 'Certificate', plural: 'certificates', namespaced: true });
+const Issuers = defineResource({ group: 'cert-manager.io', version: 'v1', kind: 'Issuer', plural: 'issuers', namespaced: true });
 const NetworkPolicies = defineResource({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true });
 // policy/v1 (what deploy/ ships: every Kubernetes still supported has it, and 1.25+ has nothing else) came with 1.21;
 // the 1.20 test server serves the same object, with the same fields as used here, as policy/v1beta1.
@@ -26,7 +29,7 @@ const KINDS: Record<string, Resource<any>> = {
   Namespace: Namespaces, CustomResourceDefinition: CustomResourceDefinitions, ServiceAccount: ServiceAccounts, ClusterRole: ClusterRoles,
   ClusterRoleBinding: ClusterRoleBindings, Role: Roles, RoleBinding: RoleBindings, Deployment: Deployments, Service: Services, ServiceMonitor: ServiceMonitors,
   PrometheusRule: PrometheusRules, ConfigMap: ConfigMaps,
-  NetworkPolicy: NetworkPolicies, PodDisruptionBudget: PodDisruptionBudgets,
+  NetworkPolicy: NetworkPolicies, PodDisruptionBudget: PodDisruptionBudgets, Certificate: Certificates, Issuer: Issuers,
 };
 const BASE_KINDS = ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding', 'Service', 'Deployment', 'PodDisruptionBudget', 'NetworkPolicy'];
 
@@ -228,5 +231,78 @@ describe('deployment files', () => {
       .flatMap((rule) => rule.resources.flatMap((res) => rule.verbs.map((v) => `${res} ${v}`))));
     assert.ok(granted.length >= 10, `${granted.length} grants read from the manifests`);
     assert.deepEqual(granted.filter((g) => !used.has(g)), [], `granted but never used (used: ${[...used].sort().join(', ')})`);
+  });
+  test('the webhook component: a cert-manager CA and serving certificate for the Service in the overlay\'s namespace, its Secret mounted where the operator reads it, port 9443 behind a Service on 443 and open in the NetworkPolicy; all of it is accepted', async () => {
+    for (const crd of manifests('test/fixtures/cert-manager-crds.yaml')) await apply(crd);
+    await established('certificates.cert-manager.io');
+    await established('issuers.cert-manager.io');
+    const objects = kustomize('test/deploy/fixtures/webhook');
+    assert.deepEqual(objects.map((o) => o.kind).sort(), [...BASE_KINDS, 'Service', 'ClusterRole', 'ClusterRoleBinding', 'Certificate', 'Certificate', 'Issuer', 'Issuer'].sort());
+    const deployment = only(objects, 'Deployment');
+    const container = deployment.spec.template.spec.containers[0];
+    assert.deepEqual([...container.ports].sort((a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name)), [{ name: 'http-metrics', containerPort: 8080, protocol: 'TCP' }, { name: 'webhook', containerPort: 9443, protocol: 'TCP' }]);
+    const env = Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    assert.equal(env.WEBHOOK_CERT_DIR, '/tls');
+    assert.equal(env.WEBHOOK_PORT, '9443');
+    // A bare Service name: the operator takes the namespace from POD_NAMESPACE (a $(POD_NAMESPACE) reference would
+    // not expand: the patch puts its variables before the base's).
+    assert.equal(env.WEBHOOK_SERVICE, 'document-controller-webhook');
+    assert.ok(container.env.some((e: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }) => e.name === 'POD_NAMESPACE' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace'));
+    assert.deepEqual(container.volumeMounts, [{ name: 'webhook-tls', mountPath: '/tls', readOnly: true }]);
+    const serving = objects.find((o) => o.kind === 'Certificate' && o.metadata!.name === 'document-controller-webhook') as any;
+    assert.deepEqual(deployment.spec.template.spec.volumes, [{ name: 'webhook-tls', secret: { secretName: serving.spec.secretName } }]);
+    const service = objects.find((o) => o.kind === 'Service' && o.metadata!.name === 'document-controller-webhook') as any;
+    assert.deepEqual(service.spec.ports, [{ name: 'webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' }]);
+    assert.deepEqual(service.spec.selector, deployment.spec.selector.matchLabels);
+    assert.deepEqual(serving.spec.dnsNames, [`document-controller-webhook.${service.metadata.namespace}.svc`], 'the name the API server checks');
+    assert.equal(serving.spec.issuerRef.name, 'document-controller-webhook-ca');
+    // The base's own namespace is the one the component's certificate names before any overlay patch.
+    const unpatched = manifests('deploy/webhook/certificate.yaml').find((o) => o.metadata!.name === 'document-controller-webhook') as any;
+    assert.deepEqual(unpatched.spec.dnsNames, ['document-controller-webhook.kubeloop-system.svc']);
+    assert.deepEqual(only(objects, 'NetworkPolicy').spec.ingress[1], { ports: [{ port: 'webhook', protocol: 'TCP' }] });
+    await dryRunAll(objects);
+  });
+
+  test('the webhook component\'s RBAC lets the operator write its ValidatingWebhookConfiguration (pointing at the Service, with the CA of ca.crt) without a 403, and both grants are used', { timeout: 120_000 }, async () => {
+    const objects = kustomize('test/deploy/fixtures/webhook');
+    const baseRole = objects.find((o) => o.kind === 'ClusterRole' && o.metadata!.name === 'document-controller')!;
+    const webhookRole = objects.find((o) => o.kind === 'ClusterRole' && o.metadata!.name === 'document-controller-webhook')!;
+    await apply(only(objects, 'CustomResourceDefinition'));
+    await established('documents.example.com');
+    for (const role of [baseRole, webhookRole]) {
+      await apply(role);
+      await Api.all(t.client, ClusterRoleBindings).create({
+        metadata: { name: `${role.metadata!.name}-webhook-test` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata!.name! },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'document-controller' }],
+      });
+    }
+    const tls = await createWebhookCertificates(join(t.cluster.dir, 'webhook-rbac-tls'));
+    const kubeconfig = join(t.cluster.dir, 'document-controller-webhook.kubeconfig');
+    writeFileSync(kubeconfig, stringify(t.cluster.kubeconfig({ token: t.cluster.user('document-controller').token })));
+    const operator = spawn(process.execPath, [join(root, 'dist/examples/document-controller/operator.js')], {
+      env: {
+        ...process.env, KUBECONFIG: kubeconfig, PROBE_PORT: '0', KUBELOOP_LOG: 'info,kubeloop::client=debug', KUBELOOP_LOG_FORMAT: 'json',
+        WEBHOOK_CERT_DIR: join(t.cluster.dir, 'webhook-rbac-tls'), WEBHOOK_PORT: '0', WEBHOOK_SERVICE: 'document-controller-webhook', POD_NAMESPACE: 'team-b',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines: string[] = [];
+    createInterface({ input: operator.stdout! }).on('line', (l) => lines.push(l));
+    const exited = once(operator, 'exit');
+    try {
+      const config = await until('the operator\'s ValidatingWebhookConfiguration', () => Api.all(t.client, ValidatingWebhookConfigurations).getOpt('document-controller'));
+      const webhook = config.webhooks![0]!;
+      assert.equal(webhook.name, 'unique-title.documents.example.com');
+      assert.deepEqual(webhook.clientConfig.service, { namespace: 'team-b', name: 'document-controller-webhook', port: 443, path: '/validate-documents' });
+      assert.equal(Buffer.from(webhook.clientConfig.caBundle!, 'base64').toString(), tls.caPem);
+      assert.equal(webhook.failurePolicy, 'Fail');
+      await until('the operator listening', () => lines.some((l) => l.includes('"probe server listening"')));
+    } finally {
+      operator.kill('SIGTERM');
+      await exited;
+    }
+    const writes = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request' && String(l['url.path']).includes('validatingwebhookconfigurations'));
+    assert.deepEqual(writes.map((l) => [l['kube.verb'], l['http.response.status_code']]), [['patch', 201]], 'one server-side apply that created the configuration (create and patch both used)');
   });
 });

@@ -14,7 +14,7 @@
  * default the hostname plus a random suffix). WEBHOOK_CERT_DIR (tls.crt, tls.key, ca.crt)
  * turns on the validating webhook that keeps titles unique per namespace (unique-title.ts),
  * served on WEBHOOK_PORT (default 9443) by every replica; with WEBHOOK_SERVICE
- * (`namespace/name`, port 443) or WEBHOOK_URL (`https://host:port`) the operator also
+ * (`name` in POD_NAMESPACE or `namespace/name`, port 443) or WEBHOOK_URL (`https://host:port`) the operator also
  * writes its ValidatingWebhookConfiguration and keeps its caBundle in step with ca.crt.
  */
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
@@ -181,8 +181,9 @@ export async function runOperator(options: OperatorOptions = {}): Promise<void> 
 function webhookEndpoint(): WebhookEndpoint | undefined {
   const service = process.env.WEBHOOK_SERVICE;
   if (service) {
-    const [namespace, name] = service.split('/');
-    if (!namespace || !name) throw new Error(`WEBHOOK_SERVICE must be namespace/name, not "${service}"`);
+    // A bare name is a Service in the operator's own namespace.
+    const [namespace, name] = service.includes('/') ? service.split('/') : [process.env.POD_NAMESPACE || 'default', service];
+    if (!namespace || !name) throw new Error(`WEBHOOK_SERVICE must be name or namespace/name, not "${service}"`);
     return { service: { namespace, name } };
   }
   return process.env.WEBHOOK_URL ? { url: process.env.WEBHOOK_URL } : undefined;

@@ -91,14 +91,19 @@ describe('kubeloop-dev types over the real-world corpus', () => {
     assert.deepEqual([...new Set(lines)], ['wrong.ts:3', 'wrong.ts:4', 'wrong.ts:5', 'wrong.ts:6']);
   });
 
-  test('types → CRD: `kubeloop-dev crd` over each generated module gives back the input CRD, and each sample passes the module\'s validator', async () => {
+  test('types → CRD: `kubeloop-dev crd` over each generated module gives back the input CRD (noting on stderr what needs a newer server), and each sample passes the module\'s validator', async () => {
     const differences: string[] = [];
     for (const f of files) {
       const source = readFileSync(join(work, `${base(f)}.ts`), 'utf8');
       const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
       writeFileSync(join(work, `${base(f)}.js`), js);
-      const back = parse(run(['crd', join(work, `${base(f)}.js`)]).stdout) as CustomResourceDefinition;
+      const printed = run(['crd', join(work, `${base(f)}.js`)]);
+      const back = parse(printed.stdout) as CustomResourceDefinition;
       const original = crds.get(f)!;
+      const text = readFileSync(join(corpus, f), 'utf8');
+      // What a 1.20 server would drop silently is said on stderr, and nothing else is.
+      assert.equal(/x-kubernetes-validations at \S+ needs Kubernetes 1\.25 or newer/.test(printed.stderr), text.includes('x-kubernetes-validations'), `${f}: ${printed.stderr}`);
+      assert.equal(/selectableFields of \S+ need Kubernetes 1\.30 or newer/.test(printed.stderr), text.includes('selectableFields'), `${f}: ${printed.stderr}`);
       // The one difference, justified: an empty `subresources: {}` says the same as none, and is not written.
       for (const v of original.spec.versions) {
         if (v.subresources && Object.keys(v.subresources).length === 0) {

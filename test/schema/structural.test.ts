@@ -116,6 +116,24 @@ describe('conversion to the structural subset', () => {
   });
 });
 
+describe('definitions that cannot be generated', () => {
+  const names = { kind: 'Thing', plural: 'things' };
+  test('a Standard Schema without Standard JSON Schema, two storage versions, or spec that is not an object each fail with one sentence saying what to do', () => {
+    const noJson = { '~standard': { version: 1 as const, vendor: 'somelib', validate: () => ({ value: {} }) } };
+    const cases: [() => unknown, RegExp][] = [
+      [() => defineCustomResource({ group: 'example.com', names, scope: 'Namespaced', versions: { v1: { spec: noJson } } }), /^the schema at \.spec is a somelib schema without Standard JSON Schema \(~standard\.jsonSchema\); upgrade somelib/],
+      [() => defineCustomResource({ group: 'example.com', names, scope: 'Namespaced', versions: { v1: { storage: true }, v2: { storage: true } } }), /marks 2 versions as storage; mark exactly one with storage: true$/],
+      [() => defineCustomResource({ group: 'example.com', names, scope: 'Namespaced', versions: { v1: {}, v2: {} } }), /marks 0 versions as storage/],
+      [() => defineCustomResource({ group: 'example.com', names, scope: 'Namespaced', versions: { v1: { spec: { type: 'string' } } } }), /^the schema at \.spec is of type string; spec must be an object$/],
+    ];
+    for (const [define, message] of cases) {
+      const e = thrown(define);
+      assert.ok(e instanceof StructuralSchemaError, String(e));
+      assert.match(e.message, message);
+    }
+  });
+});
+
 describe('run-time validation from the same schema', () => {
   const cr = defineCustomResource({
     group: 'example.com', names: { kind: 'Widget', plural: 'widgets' }, scope: 'Namespaced',

@@ -6,7 +6,7 @@
  * - `BENCH_REPS=n` repetitions of each scenario (default 3, and 5 for the quick
  *   warm-up and scheduler runs; contenders alternate).
  * - `BENCH_WARMUP_SIZES=10000,50000` overrides the warm-up sizes of the scale.
- * - `BENCH_ONLY=warmup,watch,burst,latency,scheduler,observability,caches` runs a subset.
+ * - `BENCH_ONLY=warmup,watch,burst,latency,scheduler,observability,caches,webhooks` runs a subset.
  * - `BENCH_PROFILE=1` runs every child under `node --cpu-prof` and keeps the
  *   profiles in bench/results/profiles/ (open them in Chrome DevTools).
  */
@@ -40,6 +40,10 @@ export interface Scale {
   cacheShareUpdates: number;
   /** Scenario 7: ConfigMaps written by two server-side-apply field managers (transform and index figures). */
   cacheSsaObjects: number;
+  /** Scenario 8: reviews sent straight to the webhook server, ConfigMaps created through the API server, callers at once. */
+  webhookDirect: number;
+  webhookCreates: number;
+  webhookConcurrency: number;
 }
 
 const FULL: Scale = {
@@ -63,6 +67,9 @@ const FULL: Scale = {
   cacheShareObjects: 5000,
   cacheShareUpdates: 10_000,
   cacheSsaObjects: 10_000,
+  webhookDirect: 20_000,
+  webhookCreates: 2000,
+  webhookConcurrency: 16,
 };
 
 const SMALL: Scale = {
@@ -86,9 +93,12 @@ const SMALL: Scale = {
   cacheShareObjects: 500,
   cacheShareUpdates: 1000,
   cacheSsaObjects: 1000,
+  webhookDirect: 2000,
+  webhookCreates: 300,
+  webhookConcurrency: 16,
 };
 
-export const SCENARIOS = ['warmup', 'watch', 'burst', 'latency', 'scheduler', 'observability', 'caches'] as const;
+export const SCENARIOS = ['warmup', 'watch', 'burst', 'latency', 'scheduler', 'observability', 'caches', 'webhooks'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export function readScale(env: NodeJS.ProcessEnv = process.env): Scale {

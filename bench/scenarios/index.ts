@@ -8,6 +8,7 @@ import type { Scenario } from './scenario.js';
 import { schedulerScenario } from './scheduler.js';
 import { warmupScenario } from './warmup.js';
 import { watchScenario } from './watch.js';
+import { webhooksScenario } from './webhooks.js';
 
 export const scenarios: Record<ScenarioName, Scenario> = {
   warmup: warmupScenario,
@@ -17,4 +18,5 @@ export const scenarios: Record<ScenarioName, Scenario> = {
   scheduler: schedulerScenario,
   observability: observabilityScenario,
   caches: cachesScenario,
+  webhooks: webhooksScenario,
 };

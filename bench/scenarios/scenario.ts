@@ -24,6 +24,7 @@ export const NS = {
   obs: 'bench-obs',
   cacheShare: 'bench-cache-share',
   cacheSsa: 'bench-cache-ssa',
+  webhooks: 'bench-webhooks',
 };
 
 export interface Ctx {

@@ -10,6 +10,7 @@
  * kube-rs); watch and trigger errors that find the buffer full are dropped
  * (they are logged and counted anyway).
  */
+import { setMaxListeners } from 'node:events';
 import type { KubeObject, Resource } from '../core/resource.js';
 import { ObjectRef } from '../core/object-ref.js';
 import { logger } from '../telemetry/log.js';
@@ -133,6 +134,8 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
       duration: reconcileDuration.labels(labels),
     };
     this.journal = new RunJournal(settings.recentReconciles);
+    // Every API call of every running reconcile listens on it while in flight: many listeners are normal here.
+    setMaxListeners(0, this.forced.signal);
     const cr = controllerRuntimeMetrics();
     const queue = { name: this.controller, controller: this.controller };
     this.compat = cr && {
@@ -279,6 +282,7 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
     const timeoutMs = this.settings.reconcileTimeoutMs;
     // One controller per reconcile only when there is a deadline; otherwise the run's own signal (aborted by a forced stop).
     const deadline = timeoutMs === undefined ? undefined : new AbortController();
+    if (deadline) setMaxListeners(0, deadline.signal);
     const signal = deadline?.signal ?? this.forced.signal;
     // Only a change of the object itself was caused by its last write; requeues and related objects were not.
     const link = entry.reason === ReconcileReason.objectUpdated ? linkFromObject(obj) : undefined;

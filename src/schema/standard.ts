@@ -27,8 +27,12 @@ export interface StandardSchemaLike<Input = unknown, Output = Input> {
   };
 }
 
-/** A schema as a version of a custom resource takes it. */
-export type SchemaInput = JsonSchema | StandardSchemaLike;
+/**
+ * A schema as a version of a custom resource takes it: a JSON Schema object or a
+ * Standard Schema. `object` rather than a record type, because schema builders such as
+ * TypeBox declare their schemas as interfaces, which have no index signature.
+ */
+export type SchemaInput = object;
 
 /** The type of the values a schema admits (the input type of a Standard Schema). */
 export type InferSchema<S> = S extends { readonly '~standard': { readonly types?: infer T } }
@@ -41,7 +45,7 @@ export function isStandardSchema(s: unknown): s is StandardSchemaLike {
 
 /** The JSON Schema of `s`: `s` itself, or what its library's Standard JSON Schema gives. */
 export function jsonSchemaOf(s: SchemaInput, where: string): JsonSchema {
-  if (!isStandardSchema(s)) return s;
+  if (!isStandardSchema(s)) return s as JsonSchema;
   const std = s['~standard'];
   if (std.jsonSchema === undefined) {
     throw new StructuralSchemaError(where, `is a ${std.vendor} schema without Standard JSON Schema (~standard.jsonSchema); upgrade ${std.vendor} to a version that implements it, or pass its JSON Schema instead`);

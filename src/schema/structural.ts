@@ -12,6 +12,8 @@
  *   one object with every branch's properties, the branches kept as a `oneOf`/`anyOf`
  *   of their `required` lists and enums, which is what the server allows inside one;
  *   any other union of types cannot be pruned and is an error;
+ * - a union of one scalar type becomes that type: its literals one `enum`, other branches
+ *   value validations (a union of literals is how TypeBox and zod write an enum);
  * - `$ref` to `$defs`/`definitions` is inlined; a cycle is an error (a CRD cannot recurse);
  * - `const` becomes a one-value `enum`; a numeric `exclusiveMinimum` (draft 2019+) becomes
  *   OpenAPI 3.0's `minimum` + `exclusiveMinimum: true`; `uniqueItems` of scalars becomes
@@ -98,7 +100,9 @@ function convert(input: JsonSchema, path: string, ctx: Context): StructuralSchem
   if (out['x-kubernetes-validations'] !== undefined) ctx.notes.celRules.push(path || '.');
   convertChildren(out, path, ctx);
   if (out['type'] === undefined && out['x-kubernetes-int-or-string'] !== true && out['x-kubernetes-preserve-unknown-fields'] !== true) {
-    if (out['properties'] !== undefined) out['type'] = 'object';
+    const enumType = typeOfValues(out['enum']);
+    if (enumType !== undefined) out['type'] = enumType;
+    else if (out['properties'] !== undefined) out['type'] = 'object';
     else if (out['items'] !== undefined) out['type'] = 'array';
     else if (Object.keys(out).every((k) => k === 'description' || k === 'title' || k === 'default' || k === 'nullable')) out['x-kubernetes-preserve-unknown-fields'] = true;
     else throw new StructuralSchemaError(path, 'has no type; give it one, or mark it x-kubernetes-preserve-unknown-fields: true to store any value');
@@ -107,6 +111,14 @@ function convert(input: JsonSchema, path: string, ctx: Context): StructuralSchem
     throw new StructuralSchemaError(path, `has the types ${JSON.stringify(out['type'])}, a union the server cannot prune; use one type, an integer-or-string, or x-kubernetes-preserve-unknown-fields: true`);
   }
   return out as StructuralSchema;
+}
+
+/** The JSON type all of an enum's values share (`const: 'x'` carries no type in draft-07). */
+function typeOfValues(values: unknown): string | undefined {
+  if (!Array.isArray(values) || values.length === 0) return undefined;
+  const types = new Set(values.map((v) => (Number.isInteger(v) ? 'integer' : typeof v === 'number' ? 'number' : typeof v)));
+  const [only] = types;
+  return types.size === 1 && (only === 'string' || only === 'integer' || only === 'number' || only === 'boolean') ? only : undefined;
 }
 
 function resolveRef(s: JsonSchema, path: string, ctx: Context): JsonSchema {
@@ -182,6 +194,7 @@ function mergeObjectUnion(s: JsonSchema, path: string, ctx: Context): JsonSchema
     if (!branches.some((b) => isObject(b) && (b['type'] !== undefined || b['$ref'] !== undefined))) continue; // a value validation
     const converted = branches.map((b, i) => convert(b as JsonSchema, `${path}.${j}[${i}]`, ctx) as JsonSchema);
     const kinds = [...new Set(converted.map((b) => String(b['type'])))];
+    if (kinds.length === 1 && kinds[0] !== 'object' && kinds[0] !== 'array') return scalarUnion(s, j, converted, kinds[0]!);
     if (kinds.length !== 1 || kinds[0] !== 'object') {
       throw new StructuralSchemaError(path, `is a union of ${kinds.join(' and ')}, which the server cannot prune; use one type (a discriminated union of objects works), an integer-or-string, or x-kubernetes-preserve-unknown-fields: true`);
     }
@@ -197,6 +210,19 @@ function mergeObjectUnion(s: JsonSchema, path: string, ctx: Context): JsonSchema
     return out;
   }
   return s;
+}
+
+/**
+ * Branches of one scalar type (TypeBox's and zod's union of literals): the type moves
+ * out; literal-only branches join into one enum, others stay as value validations.
+ */
+function scalarUnion(s: JsonSchema, j: string, branches: JsonSchema[], type: string): JsonSchema {
+  const { [j]: _b, ...outer } = s;
+  if (branches.every((b) => Array.isArray(b['enum']) && Object.keys(b).every((k) => k === 'type' || k === 'enum' || k === 'description'))) {
+    return { ...outer, type, enum: [...new Set(branches.flatMap((b) => b['enum'] as unknown[]))] };
+  }
+  const rest = branches.map(({ type: _t, description: _d, default: _def, nullable: _n, ...validation }) => validation);
+  return { ...outer, type, [j]: rest };
 }
 
 /** What a branch keeps inside oneOf/anyOf: its required list and its properties' enums. */

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Type } from 'typebox';
 import { z } from 'zod';
 import { defineCustomResource, SchemaValidationError, StructuralSchemaError, toStructural, type JsonSchema } from '../../src/index.js';
 
@@ -112,6 +113,25 @@ describe('conversion to the structural subset', () => {
         mode: { default: 'a', type: 'string', enum: ['a', 'b'] },
       },
       required: ['image', 'port'],
+    });
+  });
+});
+
+describe('TypeBox', () => {
+  test('a TypeBox schema is plain JSON Schema: literal unions become enums, integer|string int-or-string, string|null nullable', () => {
+    const cr = defineCustomResource({
+      group: 'example.com', names: { kind: 'Task', plural: 'tasks' }, scope: 'Namespaced',
+      versions: { v1: { spec: Type.Object({ image: Type.String({ minLength: 1 }), mode: Type.Union([Type.Literal('a'), Type.Literal('b')]), port: Type.Union([Type.Integer(), Type.String()]), note: Type.Union([Type.String(), Type.Null()]) }) } },
+    });
+    assert.deepEqual(cr.crd.spec.versions[0]!.schema!.openAPIV3Schema!.properties!['spec'], {
+      type: 'object',
+      required: ['image', 'mode', 'port', 'note'],
+      properties: {
+        image: { type: 'string', minLength: 1 },
+        mode: { type: 'string', enum: ['a', 'b'] },
+        port: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] },
+        note: { type: 'string', nullable: true },
+      },
     });
   });
 });

@@ -3,10 +3,13 @@
  *
  * controller-runtime counts HTTP status codes (`controller_runtime_webhook_requests_total{webhook,code}`),
  * which are 200 for an allowed and a denied review alike; these count what was
- * decided, which is what an operator of a webhook wants to alert on.
+ * decided, which is what an operator of a webhook wants to alert on. With
+ * `enableControllerRuntimeMetrics()`, controller-runtime's three webhook metrics
+ * are recorded as well (below).
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { metricsRegistry } from '../telemetry/metrics.js';
+import { controllerRuntimeMetrics } from '../telemetry/controller-runtime-metrics.js';
+import { metricsRegistry, SourcedGauge } from '../telemetry/metrics.js';
 
 /** Result label values: the review allowed the write, denied it, or failed (the handler threw or ran out of time, the request was malformed). */
 export type WebhookResult = 'allowed' | 'denied' | 'errored';
@@ -33,9 +36,54 @@ export const webhookInFlight = new Gauge({
   registers: [metricsRegistry],
 });
 
+export const certificateExpiry = new SourcedGauge(
+  'webhook_certificate_expiry_timestamp_seconds',
+  'When the serving certificate in use expires (Unix seconds), by certificate file: alert well before it, in case renewal or the reload failed.',
+  ['cert_file'],
+);
+
 export const certificateReloads = new Counter({
   name: 'webhook_certificate_reloads_total',
   help: 'Changes of the serving certificate files, by result (success: now in use; error: unreadable or a mismatched pair, the previous one kept).',
   labelNames: ['result'] as const,
   registers: [metricsRegistry],
 });
+
+/** client_golang's default buckets, which controller-runtime's webhook latency histogram uses. */
+const PROMETHEUS_DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+function defineControllerRuntimeWebhookMetrics() {
+  const registers = [metricsRegistry];
+  return {
+    requests: new Counter({
+      name: 'controller_runtime_webhook_requests_total',
+      help: 'Total number of admission requests by HTTP status code.',
+      labelNames: ['webhook', 'code'] as const,
+      registers,
+    }),
+    latency: new Histogram({
+      name: 'controller_runtime_webhook_latency_seconds',
+      help: 'Histogram of the latency of processing admission requests',
+      labelNames: ['webhook'] as const,
+      buckets: PROMETHEUS_DEFAULT_BUCKETS,
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: 'controller_runtime_webhook_requests_in_flight',
+      help: 'Current number of admission requests being served.',
+      labelNames: ['webhook'] as const,
+      registers,
+    }),
+  };
+}
+
+let controllerRuntimeWebhook: ReturnType<typeof defineControllerRuntimeWebhookMetrics> | undefined;
+
+/**
+ * controller-runtime's webhook metrics (label `webhook` is the path, as there),
+ * once `enableControllerRuntimeMetrics()` has been called; undefined before.
+ */
+export function controllerRuntimeWebhookMetrics(): ReturnType<typeof defineControllerRuntimeWebhookMetrics> | undefined {
+  if (controllerRuntimeWebhook === undefined && controllerRuntimeMetrics() !== undefined) controllerRuntimeWebhook = defineControllerRuntimeWebhookMetrics();
+  return controllerRuntimeWebhook;
+}

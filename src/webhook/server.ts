@@ -26,7 +26,7 @@ import { answerAdmission, parseAdmissionReview, reviewedRef, type AdmissionRoute
 import { CertificateReloader, type CertificateFiles } from './certificate-reloader.js';
 import { conversionResponse, convertObjects, ConversionFailedError, type ConversionWebhook } from './conversion.js';
 import { BadReviewError } from './errors.js';
-import { webhookDuration, webhookInFlight, webhookRequests, type WebhookResult } from './metrics.js';
+import { certificateExpiry, controllerRuntimeWebhookMetrics, webhookDuration, webhookInFlight, webhookRequests, type WebhookResult } from './metrics.js';
 import { readJsonBody } from './request-body.js';
 import { CONVERSION_REVIEW_VERSION, type ConversionReview } from './review.js';
 import { remoteParent } from './trace-context.js';
@@ -70,6 +70,7 @@ export class WebhookServer implements HealthSource {
   private readonly sockets = new Set<Socket>();
   private closing?: Promise<void>;
   private idle?: () => void;
+  private removeExpiryGauge?: () => void;
 
   constructor(private readonly options: WebhookServerOptions) {
     this.certificates = new CertificateReloader(options);
@@ -143,6 +144,7 @@ export class WebhookServer implements HealthSource {
     server.on('tlsClientError', (e: Error) => log.debug({ error: e.message }, 'TLS handshake failed'));
     this.certificates.onChange(() => server.setSecureContext(this.certificates.secureContextOptions()));
     this.certificates.start();
+    this.removeExpiryGauge = certificateExpiry.add({ cert_file: this.options.certFile }, () => (this.certificates.current?.notAfter.getTime() ?? 0) / 1000);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -174,6 +176,7 @@ export class WebhookServer implements HealthSource {
     if (!server) return Promise.resolve();
     this.closing ??= (async () => {
       this.certificates.stop();
+      this.removeExpiryGauge?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       if (this.inFlight.size > 0) {
@@ -201,6 +204,8 @@ export class WebhookServer implements HealthSource {
     const started = performance.now();
     this.inFlight.add(res);
     webhookInFlight.inc({ webhook: name });
+    const cr = controllerRuntimeWebhookMetrics();
+    cr?.inFlight.inc({ webhook: path });
     let operation = 'unknown';
     let result: WebhookResult = 'errored';
     try {
@@ -250,6 +255,11 @@ export class WebhookServer implements HealthSource {
       webhookRequests.inc({ webhook: name, operation, result });
       webhookDuration.observe({ webhook: name }, (performance.now() - started) / 1000);
       webhookInFlight.dec({ webhook: name });
+      if (cr) {
+        cr.inFlight.dec({ webhook: path });
+        cr.requests.inc({ webhook: path, code: String(res.statusCode) });
+        cr.latency.observe({ webhook: path }, (performance.now() - started) / 1000);
+      }
       this.inFlight.delete(res);
       if (this.inFlight.size === 0) this.idle?.();
     }

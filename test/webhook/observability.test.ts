@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import { request } from 'undici';
-import { allow, Api, ConfigMaps, deny, isApiError, logger, ManagedWebhookConfiguration, mutate, ProbeServer } from '../../src/index.js';
+import { allow, Api, ConfigMaps, deny, enableControllerRuntimeMetrics, isApiError, logger, ManagedWebhookConfiguration, mutate, ProbeServer } from '../../src/index.js';
 import { setupTracing, type Tracing } from '../../src/telemetry/tracing-setup.js';
 import { until, useCluster } from '../support/cluster.js';
 import { captureLogs } from '../support/logs.js';
@@ -30,6 +30,8 @@ describe('webhook observability', () => {
   const logs: Record<string, unknown>[] = [];
 
   before(async () => {
+    // Process-wide, and this file is a process of its own: controller-runtime's webhook names are recorded too.
+    enableControllerRuntimeMetrics();
     receiver = await startHttpReceiver();
     tracing = await setupTracing({ serviceName: 'webhook-test', env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' } });
     assert.equal(tracing.enabled, true);
@@ -157,6 +159,23 @@ describe('webhook observability', () => {
     const [latency] = await eventually(`sum(webhook_request_duration_seconds_count{webhook="${VALIDATE}"})`, (s) => s.length === 1);
     assert.equal(latency!.value, value(validate, 'allowed')! + value(validate, 'denied')!);
     const [inFlight] = await eventually(`webhook_requests_in_flight{webhook="${VALIDATE}"}`, (s) => s.length === 1);
+    assert.equal(inFlight!.value, 0);
+    const [expiry] = await eventually('webhook_certificate_expiry_timestamp_seconds', (s) => s.length === 1);
+    assert.equal(expiry!.value, Math.round(hooks.server.certificates.current!.notAfter.getTime() / 1000));
+    assert.equal(expiry!.metric.cert_file, hooks.files.certFile);
+  });
+
+  test("with enableControllerRuntimeMetrics(), controller-runtime's webhook names are scraped too: requests by path and HTTP code, latency, in flight", async () => {
+    const eventually = (expr: string, ok: (s: Sample[]) => boolean) => until(expr, async () => {
+      const s = await prom.query(expr);
+      return ok(s) && s;
+    }, 30_000, 250);
+    const [ours] = await eventually(`sum(webhook_requests_total{webhook="${VALIDATE}"})`, (s) => s.length === 1);
+    const [theirs] = await eventually('controller_runtime_webhook_requests_total{webhook="/validate",code="200"}', (s) => s.length === 1);
+    assert.equal(theirs!.value, ours!.value, 'every review of the validating webhook, allowed or denied, was an HTTP 200');
+    const [latency] = await eventually('controller_runtime_webhook_latency_seconds_count{webhook="/validate"}', (s) => s.length === 1);
+    assert.equal(latency!.value, ours!.value);
+    const [inFlight] = await eventually('controller_runtime_webhook_requests_in_flight{webhook="/mutate"}', (s) => s.length === 1);
     assert.equal(inFlight!.value, 0);
   });
 

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import { Agent, request } from 'undici';
-import { allow, mutate, type AdmissionRule } from '../../src/index.js';
+import { allow, metricsRegistry, mutate, type AdmissionRule } from '../../src/index.js';
 import { signal } from '../support/controller.js';
 import { metricValue } from '../support/metric-value.js';
 import { admissionReview, startWebhookServer } from '../support/webhooks.js';
@@ -55,6 +55,8 @@ describe('webhook server, called directly', () => {
       const ok = await hooks.post('/v', admissionReview({ metadata: { name: 'fine' } }));
       assert.equal(ok.status, 200);
       assert.equal(ok.json.response.allowed, true);
+      // controller-runtime's names are off unless asked for (enableControllerRuntimeMetrics, see webhook/observability).
+      assert.equal(metricsRegistry.getSingleMetric('controller_runtime_webhook_requests_total'), undefined);
     } finally {
       await hooks.stop();
     }

@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { logger } from '../telemetry/log.js';
-import { certificateReloads } from './metrics.js';
+import { webhookMetrics } from './metrics.js';
 
 const log = logger('kubeloop::webhook');
 
@@ -125,13 +125,13 @@ export class CertificateReloader {
     try {
       next = await this.read();
     } catch (e) {
-      certificateReloads.inc({ result: 'error' });
+      webhookMetrics().certificateReloads.inc({ result: 'error' });
       log.warn({ error: (e as Error).message }, 'serving certificate not reloaded; keeping the one in use');
       return;
     }
     if (next.fingerprint === this.loaded?.fingerprint && next.caPem === this.loaded.caPem) return;
     this.loaded = next;
-    certificateReloads.inc({ result: 'success' });
+    webhookMetrics().certificateReloads.inc({ result: 'success' });
     log.info({ fingerprint: next.fingerprint, notAfter: next.notAfter.toISOString() }, 'serving certificate reloaded');
     const current = this.current!;
     for (const listener of this.listeners) {

@@ -26,7 +26,7 @@ import { answerAdmission, parseAdmissionReview, reviewedRef, type AdmissionRoute
 import { CertificateReloader, type CertificateFiles } from './certificate-reloader.js';
 import { conversionResponse, convertObjects, ConversionFailedError, type ConversionWebhook } from './conversion.js';
 import { BadReviewError } from './errors.js';
-import { certificateExpiry, controllerRuntimeWebhookMetrics, webhookDuration, webhookInFlight, webhookRequests, type WebhookResult } from './metrics.js';
+import { controllerRuntimeWebhookMetrics, webhookMetrics, type WebhookResult } from './metrics.js';
 import { readJsonBody } from './request-body.js';
 import { CONVERSION_REVIEW_VERSION, type ConversionReview } from './review.js';
 import { remoteParent } from './trace-context.js';
@@ -74,6 +74,8 @@ export class WebhookServer implements HealthSource {
 
   constructor(private readonly options: WebhookServerOptions) {
     this.certificates = new CertificateReloader(options);
+    // The webhook families appear in /metrics from here on, before the first review.
+    webhookMetrics();
   }
 
   /** Serves a validating webhook at `webhook.path`. */
@@ -144,7 +146,7 @@ export class WebhookServer implements HealthSource {
     server.on('tlsClientError', (e: Error) => log.debug({ error: e.message }, 'TLS handshake failed'));
     this.certificates.onChange(() => server.setSecureContext(this.certificates.secureContextOptions()));
     this.certificates.start();
-    this.removeExpiryGauge = certificateExpiry.add({ cert_file: this.options.certFile }, () => (this.certificates.current?.notAfter.getTime() ?? 0) / 1000);
+    this.removeExpiryGauge = webhookMetrics().certificateExpiry.add({ cert_file: this.options.certFile }, () => (this.certificates.current?.notAfter.getTime() ?? 0) / 1000);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -203,7 +205,8 @@ export class WebhookServer implements HealthSource {
     const name = route.webhook.name;
     const started = performance.now();
     this.inFlight.add(res);
-    webhookInFlight.inc({ webhook: name });
+    const metrics = webhookMetrics();
+    metrics.inFlight.inc({ webhook: name });
     const cr = controllerRuntimeWebhookMetrics();
     cr?.inFlight.inc({ webhook: path });
     let operation = 'unknown';
@@ -252,9 +255,9 @@ export class WebhookServer implements HealthSource {
         ),
       );
     } finally {
-      webhookRequests.inc({ webhook: name, operation, result });
-      webhookDuration.observe({ webhook: name }, (performance.now() - started) / 1000);
-      webhookInFlight.dec({ webhook: name });
+      metrics.requests.inc({ webhook: name, operation, result });
+      metrics.duration.observe({ webhook: name }, (performance.now() - started) / 1000);
+      metrics.inFlight.dec({ webhook: name });
       if (cr) {
         cr.inFlight.dec({ webhook: path });
         cr.requests.inc({ webhook: path, code: String(res.statusCode) });

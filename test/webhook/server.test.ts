@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import { Agent, request } from 'undici';
-import { allow, metricsRegistry, mutate, type AdmissionRule } from '../../src/index.js';
+import { allow, metricsRegistry, mutate, WebhookServer, type AdmissionRule } from '../../src/index.js';
+import { captureLogs } from '../support/logs.js';
 import { signal } from '../support/controller.js';
 import { metricValue } from '../support/metric-value.js';
 import { admissionReview, startWebhookServer } from '../support/webhooks.js';
@@ -59,6 +60,22 @@ describe('webhook server, called directly', () => {
       assert.equal(metricsRegistry.getSingleMetric('controller_runtime_webhook_requests_total'), undefined);
     } finally {
       await hooks.stop();
+    }
+  });
+
+  test('registering a webhook with failurePolicy Fail whose rules match core kinds logs a loud warning; Ignore, or a group of its own, does not', () => {
+    const logs = captureLogs('kubeloop::webhook=warn');
+    try {
+      const server = new WebhookServer({ certFile: '/nonexistent/tls.crt', keyFile: '/nonexistent/tls.key' });
+      const core: AdmissionRule[] = [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }];
+      server.validating({ name: 'fail-core.kubeloop.dev', path: '/a', rules: core, handler: () => allow() });
+      server.validating({ name: 'fail-default-core.kubeloop.dev', path: '/b', rules: [{ ...core[0]!, apiGroups: ['*'] }], failurePolicy: undefined, handler: () => allow() });
+      server.validating({ name: 'ignore-core.kubeloop.dev', path: '/c', rules: core, failurePolicy: 'Ignore', handler: () => allow() });
+      server.validating({ name: 'fail-own.kubeloop.dev', path: '/d', rules, failurePolicy: 'Fail', handler: () => allow() });
+      const warned = logs.lines.filter((l) => /^WARNING: this webhook has failurePolicy Fail and its rules match core kinds/.test(String(l.msg))).map((l) => l.webhook);
+      assert.deepEqual(warned, ['fail-core.kubeloop.dev', 'fail-default-core.kubeloop.dev']);
+    } finally {
+      captureLogs(process.env.KUBELOOP_LOG ?? 'error');
     }
   });
 

@@ -49,7 +49,7 @@ const WidgetResource = defineCustomResource({
       subresources: { status: true, scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' } },
       printerColumns: [{ name: 'Size', type: 'integer', jsonPath: '.spec.size' }],
     },
-    v2: { spec: widgetSpec, status: widgetStatus, subresources: { status: true } },
+    v2: { spec: widgetSpec, status: widgetStatus, subresources: { status: true }, deprecated: true, deprecationWarning: 'schema.kubeloop.test/v2 Widget is deprecated; use v1' },
   },
   conversion: { strategy: 'None' },
 });
@@ -88,11 +88,11 @@ describe('generated CRDs against a real API server', () => {
     for (const name of created) await crds().delete(name).catch(() => undefined);
   });
 
-  test('the Widget, zod and Document CRDs are accepted and become Established, with their names, columns and subresources', async () => {
+  test('the Widget, zod and Document CRDs are accepted and become Established, with their names, versions (one deprecated), columns and subresources', async () => {
     const w = await crds().get('widgets.schema.kubeloop.test');
     assert.deepEqual(w.spec.names.shortNames, ['wd']);
     assert.deepEqual(w.spec.names.categories, ['kubeloop']);
-    assert.deepEqual(w.spec.versions.map((v) => [v.name, v.served, v.storage]), [['v1', true, true], ['v2', true, false]]);
+    assert.deepEqual(w.spec.versions.map((v) => [v.name, v.served, v.storage, v.deprecated, v.deprecationWarning]), [['v1', true, true, undefined, undefined], ['v2', true, false, true, 'schema.kubeloop.test/v2 Widget is deprecated; use v1']]);
     assert.deepEqual(w.spec.versions[0]!.subresources, { status: {}, scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' } });
     assert.deepEqual(w.spec.versions[0]!.additionalPrinterColumns, [{ name: 'Size', type: 'integer', jsonPath: '.spec.size' }]);
     assert.equal(created.length, 3);

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Api, CustomResourceDefinitions, defineResource, ManagedWebhookConfiguration, type KubeObject } from '../../src/index.js';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { setupTracing, type Tracing } from '../../src/telemetry/tracing-setup.js';
 import { until, useCluster } from '../support/cluster.js';
+import { metricValue } from '../support/metric-value.js';
 import { startWebhookServer, type TestWebhookServer } from '../support/webhooks.js';
 
 /** v1 (the hub and storage version) keeps a flat size; v2 nests it and names its unit. */
@@ -24,8 +28,11 @@ describe('CRD conversion through the webhook', () => {
   let managed: ManagedWebhookConfiguration;
   let ns: string;
   const converted: string[] = [];
+  const exporter = new InMemorySpanExporter();
+  let tracing: Tracing;
 
   before(async () => {
+    tracing = await setupTracing({ exporter, simple: true });
     const schema = { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } };
     await Api.all(t.client, CustomResourceDefinitions).create({
       metadata: { name: CRD },
@@ -77,6 +84,7 @@ describe('CRD conversion through the webhook', () => {
   after(async () => {
     managed?.stop();
     await hooks?.stop();
+    await tracing?.shutdown();
   });
 
   test("the managed configuration points the CRD's spec.conversion at the server with the CA of its certificate", async () => {
@@ -114,5 +122,21 @@ describe('CRD conversion through the webhook', () => {
     await assert.rejects(Api.namespaced(t.client, V2, ns).list(), /size 13 has no v2 form/);
     // The object itself is fine in its stored version.
     assert.equal((await Api.namespaced(t.client, V1, ns).get('unlucky')).spec.size, UNCONVERTIBLE);
+  });
+
+  test('each conversion request is a server span (desired version, object count; failed with the message when a converter threw) and is counted by result', async () => {
+    const spans = exporter.getFinishedSpans().filter((s) => s.name === 'conversion review');
+    assert.ok(spans.length >= 3, `${spans.length} conversion spans`);
+    for (const s of spans) {
+      assert.equal(s.kind, SpanKind.SERVER);
+      assert.equal(s.attributes.webhook, CRD);
+    }
+    const failed = spans.filter((s) => s.status.code === SpanStatusCode.ERROR);
+    assert.ok(failed.length >= 2, 'the get and the list of unlucky');
+    for (const s of failed) assert.match(s.status.message ?? '', /size 13 has no v2 form/);
+    assert.ok(spans.some((s) => s.attributes['conversion.desired_api_version'] === `${GROUP}/v2` && Number(s.attributes['conversion.objects']) >= 1 && s.status.code !== SpanStatusCode.ERROR));
+    assert.ok(spans.some((s) => s.attributes['conversion.desired_api_version'] === `${GROUP}/v1`), 'the v2 write converted to the storage version');
+    assert.equal(await metricValue('webhook_requests_total', { webhook: CRD, operation: 'CONVERT', result: 'errored' }), failed.length);
+    assert.equal(await metricValue('webhook_requests_total', { webhook: CRD, operation: 'CONVERT', result: 'allowed' }), spans.length - failed.length);
   });
 });

@@ -138,6 +138,11 @@ export class WebhookServer implements HealthSource {
         });
       }),
     );
+    // Longer than the API server's idle-connection timeout (Go's 90 s): the client closes an idle connection
+    // first, so it never sends a review on one the server is closing (Node's 5 s default races with it, and a
+    // POST that meets a reset is not retried: the write fails under failurePolicy Fail).
+    server.keepAliveTimeout = 120_000;
+    server.headersTimeout = 125_000;
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));

@@ -92,6 +92,11 @@ export function typesFromCrd(crd: CustomResourceDefinition, options: TypesOption
     for (const [k, p] of props) out.push(`${doc(p['description'], '  ')}  ${key(k)}${required.has(k) ? '' : '?'}: ${tsType(p, '  ')};`);
     if (root['x-kubernetes-preserve-unknown-fields'] === true) out.push('  [key: string]: unknown;');
     out.push('}', '');
+    // Named parts, for functions that take only a spec or a status.
+    for (const part of ['spec', 'status']) {
+      if (root.properties?.[part] !== undefined) out.push(`export type ${typeName(v.name)}${pascal(part)} = NonNullable<${typeName(v.name)}['${part}']>;`);
+    }
+    out.push('');
   }
   const storage = versions.find((v) => v.storage) ?? versions[0]!;
   if (many) out.push(`export type ${kind} = ${typeName(storage.name)};`, '');
@@ -99,7 +104,10 @@ export function typesFromCrd(crd: CustomResourceDefinition, options: TypesOption
   const definition = definitionOf(crd);
   out.push(`export const ${kind}Resource = defineCustomResourceOf<{ ${objects} }>(${JSON.stringify(definition, null, 2)});`, '');
   out.push(`/** The storage version's descriptor, for Api, caches and controllers. */`);
-  out.push(`export const ${pascal(names.plural)} = ${kind}Resource.resources[${JSON.stringify(storage.name)}];`, '');
+  // `ScaledObjects` from kind ScaledObject and plural scaledobjects: the kind's casing where the plural extends it.
+  const plural = names.plural.toLowerCase().startsWith(kind.toLowerCase()) ? kind + names.plural.slice(kind.length) : pascal(names.plural);
+  const access = /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(storage.name) ? `.${storage.name}` : `[${JSON.stringify(storage.name)}]`;
+  out.push(`export const ${plural} = ${kind}Resource.resources${access};`, '');
   return out.join('\n');
 }
 

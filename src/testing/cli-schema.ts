@@ -21,7 +21,8 @@ export interface CommandOutput {
 /** The CRDs of every custom resource `modulePath` exports, in export order. */
 export async function crdCommand(modulePath: string): Promise<CommandOutput> {
   const mod = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
-  const found = Object.values(mod).filter(isCustomResource) as CustomResource<any>[];
+  // A resource exported under two names (a named and the default export) is printed once.
+  const found = [...new Set(Object.values(mod).filter(isCustomResource))] as CustomResource<any>[];
   if (found.length === 0) throw new Error(`${modulePath} exports no custom resource; export the value defineCustomResource returns`);
   const notes = found.flatMap((cr) => cr.needsNewerServer.map((n) => `kubeloop-dev: ${cr.crd.metadata?.name}: ${n}\n`));
   return { stdout: crdYaml(found.map((cr) => cr.crd)), stderr: notes.join('') };

@@ -65,13 +65,21 @@ describe('kubeloop-dev types over the real-world corpus', () => {
     assert.deepEqual(readdirSync(join(corpus, 'samples')).sort(), files);
   });
 
-  test('the generated modules and a sample object of each compile with tsc --strict', () => {
+  test('the generated modules, a sample object of each and its typed descriptor compile with tsc --strict', () => {
     const names: string[] = [];
     for (const f of files) {
       const sample = parse(readFileSync(join(corpus, 'samples', f), 'utf8')) as { apiVersion: string };
       const version = sample.apiVersion.split('/')[1]!;
       const name = `${base(f)}.sample.ts`;
-      writeFileSync(join(work, name), `import type { ${typeName(crds.get(f)!, version)} as T } from './${base(f)}.js';\nexport const sample: T = ${JSON.stringify(sample, null, 2)};\n`);
+      const kind = crds.get(f)!.spec.names.kind;
+      // The sample has the version's type, and the module's descriptor for that version carries it (what Api<K> takes).
+      writeFileSync(join(work, name), [
+        "import type { Resource } from 'kubeloop';",
+        `import { ${kind}Resource, type ${typeName(crds.get(f)!, version)} as T } from './${base(f)}.js';`,
+        `export const sample: T = ${JSON.stringify(sample, null, 2)};`,
+        `export const resource: Resource<T> = ${kind}Resource.resources[${JSON.stringify(version)}];`,
+        '',
+      ].join('\n'));
       names.push(`${base(f)}.ts`, name);
     }
     assert.deepEqual(typeErrors(names), []);

@@ -24,11 +24,11 @@ import type { HealthSource } from '../telemetry/probe-server.js';
 import { matchesCoreKinds, type MutatingWebhook, type ValidatingWebhook } from './admission.js';
 import { answerAdmission, parseAdmissionReview, reviewedRef, type AdmissionRoute } from './admission-review.js';
 import { CertificateReloader, type CertificateFiles } from './certificate-reloader.js';
-import { conversionResponse, convertObjects, ConversionFailedError, type ConversionWebhook } from './conversion.js';
+import type { ConversionWebhook } from './conversion.js';
+import { answerConversion } from './conversion-review.js';
 import { BadReviewError } from './errors.js';
 import { controllerRuntimeWebhookMetrics, webhookMetrics, type WebhookResult } from './metrics.js';
 import { readJsonBody } from './request-body.js';
-import { CONVERSION_REVIEW_VERSION, type ConversionReview } from './review.js';
 import { remoteParent } from './trace-context.js';
 import type { KubeObject } from '../core/resource.js';
 
@@ -225,21 +225,9 @@ export class WebhookServer implements HealthSource {
               body = await readJsonBody(req, this.options.maxBodyBytes ?? DEFAULT_MAX_BODY);
               if (route.type === 'conversion') {
                 operation = 'CONVERT';
-                const review = parseConversionReview(body);
-                span.record('conversion.desired_api_version', review.request.desiredAPIVersion);
-                span.record('conversion.objects', review.request.objects.length);
-                let answer: ConversionReview;
-                try {
-                  answer = conversionResponse(review.request.uid, { objects: await convertObjects(route.webhook, review.request.desiredAPIVersion, review.request.objects) });
-                  result = 'allowed';
-                } catch (e) {
-                  if (!(e instanceof ConversionFailedError)) throw e;
-                  span.fail(e);
-                  log.warn({ error: e.message }, 'conversion failed');
-                  answer = conversionResponse(review.request.uid, { message: e.message });
-                  result = 'errored';
-                }
-                return this.answer(res, 200, answer);
+                const answered = await answerConversion(route.webhook, body, span);
+                result = answered.result;
+                return this.answer(res, 200, answered.review);
               }
               const review = parseAdmissionReview(body);
               operation = review.request.operation;
@@ -279,15 +267,4 @@ export class WebhookServer implements HealthSource {
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(this.closing ? { connection: 'close' } : {}), ...headers });
     res.end(text);
   }
-}
-
-function parseConversionReview(body: unknown): ConversionReview & { request: NonNullable<ConversionReview['request']> } {
-  const review = body as Partial<ConversionReview> | null;
-  if (review === null || typeof review !== 'object' || review.kind !== 'ConversionReview') throw new BadReviewError(400, 'the body is not a ConversionReview (kind must be ConversionReview)');
-  if (review.apiVersion !== CONVERSION_REVIEW_VERSION) throw new BadReviewError(400, `ConversionReview ${review.apiVersion ?? '(no apiVersion)'} is not served here; use ${CONVERSION_REVIEW_VERSION}`);
-  const request = review.request;
-  if (!request || typeof request.uid !== 'string' || typeof request.desiredAPIVersion !== 'string' || !Array.isArray(request.objects)) {
-    throw new BadReviewError(400, 'the ConversionReview has no request with uid, desiredAPIVersion and objects');
-  }
-  return review as ConversionReview & { request: NonNullable<ConversionReview['request']> };
 }

@@ -9,13 +9,18 @@
  *   the parent process on loopback (batching, as in production).
  * - `all-on-sampled`: as `all-on` with `OTEL_TRACES_SAMPLER=parentbased_traceidratio`
  *   at 0.1, a common production setting (informational; the issue sets no target).
+ * - `all-on+cr-metrics`: as `all-on`, with `enableControllerRuntimeMetrics()`
+ *   called first, so every reconcile records controller-runtime's metric names
+ *   beside kubeloop's (the cost of having both families).
+ * - `all-on+deadline`: as `all-on`, with `reconcileTimeoutMs` set (one timer and
+ *   one AbortController per reconcile; the deadline never passes).
  * - `tracing-off`: logs and metrics as above, no tracing SDK.
  * - `all-off`: the log filter `off`, no tracing SDK, and metric recording
  *   replaced by no-ops in this process (kubeloop has no switch for its metrics:
  *   the bench stubs prom-client's metric objects to get a true baseline; the
  *   deferred counters, plain additions until a scrape, still count).
  */
-import { Action, Api, Client, ConfigMaps, configureLogging, Controller, metricsRegistry } from 'kubeloop';
+import { Action, Api, Client, ConfigMaps, configureLogging, Controller, enableControllerRuntimeMetrics, metricsRegistry } from 'kubeloop';
 import { setupTracing, type Tracing } from 'kubeloop/telemetry';
 import { cpuMs, markWindow, monoMs, sleep } from './child-io.js';
 import type { ChildTask } from './protocol.js';
@@ -37,7 +42,7 @@ export async function observabilityBench(task: ChildTask): Promise<Record<string
   } else {
     // A null destination: pino still formats every line that passes the filter.
     configureLogging({ filter: 'info', destination: { write: () => {} } });
-    if (config === 'all-on' || config === 'all-on-sampled') {
+    if (config !== 'tracing-off') {
       if (config === 'all-on-sampled') {
         // The SDK reads its sampler from the environment.
         process.env.OTEL_TRACES_SAMPLER = 'parentbased_traceidratio';
@@ -51,8 +56,15 @@ export async function observabilityBench(task: ChildTask): Promise<Record<string
     }
   }
 
+  // Before the controller starts: a controller records the names enabled when it starts.
+  if (config === 'all-on+cr-metrics') enableControllerRuntimeMetrics();
+
   const client = Client.fromKubeconfig({ paths: [task.target.kubeconfigPath] });
-  const controller = new Controller(Api.namespaced(client, ConfigMaps, task.namespace)).withConfig({ name: 'bench-noop' });
+  const controller = new Controller(Api.namespaced(client, ConfigMaps, task.namespace)).withConfig({
+    name: 'bench-noop',
+    // Far beyond a no-op reconcile: the timer is armed and cleared every time, never fires.
+    reconcileTimeoutMs: config === 'all-on+deadline' ? 30_000 : undefined,
+  });
   const shutdown = new AbortController();
   controller.gracefulShutdownOn(shutdown.signal);
   const requeue = Action.requeue(task.scale.obsRequeueMs);

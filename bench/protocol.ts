@@ -14,6 +14,8 @@ export type Contender =
   | 'setTimeout'
   | 'all-on'
   | 'all-on-sampled'
+  | 'all-on+cr-metrics'
+  | 'all-on+deadline'
   | 'tracing-off'
   | 'all-off'
   // caches: sharing

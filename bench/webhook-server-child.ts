@@ -4,7 +4,8 @@
  * small mutating one (adds a label) on ConfigMaps carrying the bench label,
  * configured in the API server by the managed configuration. Writes one JSON
  * line `{ port }` once the configuration is written; answers each `cpu` line on
- * stdin with its CPU time so far; stops (draining) on SIGTERM.
+ * stdin with its CPU time and the connections it accepted so far; stops
+ * (draining) on SIGTERM.
  */
 import { createInterface } from 'node:readline';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
@@ -43,7 +44,7 @@ process.stdout.write(`${JSON.stringify({ port })}\n`);
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line.trim() === 'cpu') {
     const { user, system } = process.cpuUsage();
-    process.stdout.write(`${JSON.stringify({ cpuMs: (user + system) / 1000 })}\n`);
+    process.stdout.write(`${JSON.stringify({ cpuMs: (user + system) / 1000, connections: server.connections().accepted })}\n`);
   }
 });
 process.once('SIGTERM', () => {

@@ -34,7 +34,8 @@ const CONTENDERS = ['direct-validate', 'direct-mutate', 'apiserver-none', 'apise
 
 interface WebhookChild {
   port: number;
-  cpuMs(): Promise<number>;
+  /** CPU time (ms) and connections accepted (TLS handshakes) so far. */
+  usage(): Promise<{ cpuMs: number; connections: number }>;
   stop(): Promise<void>;
 }
 
@@ -55,10 +56,11 @@ async function startChild(ctx: Ctx, certDir: string): Promise<WebhookChild> {
   const { port } = await next();
   return {
     port: port!,
-    async cpuMs() {
+    async usage() {
       const answer = next();
       child.stdin!.write('cpu\n');
-      return (await answer).cpuMs!;
+      const { cpuMs, connections } = await answer;
+      return { cpuMs: cpuMs!, connections: connections! };
     },
     async stop() {
       const exited = new Promise((r) => child.once('exit', r));
@@ -149,11 +151,12 @@ export const webhooksScenario: Scenario = {
         ctx.seq++;
         const name = contender as unknown as string;
         const [via, kind] = name.split('-') as ['direct' | 'apiserver', string];
-        const cpuBefore = await child.cpuMs();
+        const before = await child.usage();
         const result = via === 'direct' ? await drive(direct, concurrency, post(`/${kind}`)) : await drive(creates, concurrency, create(kind === 'none' ? undefined : kind));
         const reviews = kind === 'none' ? 0 : via === 'direct' ? direct : creates;
-        const cpuMs = (await child.cpuMs()) - cpuBefore;
-        return { ...result, ...(reviews > 0 ? { cpuUsPerReview: (cpuMs * 1000) / reviews } : {}) };
+        const usage = await child.usage();
+        const cpuMs = usage.cpuMs - before.cpuMs;
+        return { ...result, ...(reviews > 0 ? { cpuUsPerReview: (cpuMs * 1000) / reviews, connections: usage.connections - before.connections } : {}) };
       });
       const rs = rows(runs);
       return [
@@ -165,6 +168,7 @@ export const webhooksScenario: Scenario = {
             { key: 'p50Ms', label: 'p50 ms' },
             { key: 'p99Ms', label: 'p99 ms' },
             { key: 'cpuUsPerReview', label: 'webhook CPU µs/review' },
+            { key: 'connections', label: 'TLS connections accepted' },
           ],
           rows: rs,
           ratios: [

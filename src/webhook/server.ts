@@ -68,6 +68,7 @@ export class WebhookServer implements HealthSource {
   private server?: Server;
   private readonly inFlight = new Set<ServerResponse>();
   private readonly sockets = new Set<Socket>();
+  private accepted = 0;
   private closing?: Promise<void>;
   private idle?: () => void;
   private removeExpiryGauge?: () => void;
@@ -144,6 +145,7 @@ export class WebhookServer implements HealthSource {
     server.keepAliveTimeout = 120_000;
     server.headersTimeout = 125_000;
     server.on('connection', (socket: Socket) => {
+      this.accepted++;
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
@@ -162,6 +164,14 @@ export class WebhookServer implements HealthSource {
     });
     log.info({ port: this.port, webhooks: [...this.routes.keys()] }, 'webhook server listening');
     return this.port;
+  }
+
+  /**
+   * Connections accepted since `listen` and open now: each accepted connection is a
+   * TLS handshake, so many per review mean the caller does not keep connections alive.
+   */
+  connections(): { accepted: number; open: number } {
+    return { accepted: this.accepted, open: this.sockets.size };
   }
 
   /** For `/readyz`: listening with a certificate, and not draining. */

@@ -90,6 +90,11 @@ describe('webhook server, called directly', () => {
         assert.equal(res.json.kind, 'AdmissionReview');
         assert.equal(res.json.response.uid, review.request.uid);
       }
+      // Kept-alive connections are reused (undici opens a second one when the next request beats the first's release).
+      for (let i = 0; i < 8; i++) assert.equal((await hooks.post('/v', admissionReview({ metadata: { name: `again-${i}` } }))).status, 200);
+      const { accepted, open } = hooks.server.connections();
+      assert.ok(accepted >= 1 && accepted <= 2, `10 reviews over ${accepted} connections`);
+      assert.equal(open, accepted);
     } finally {
       await hooks.stop();
     }

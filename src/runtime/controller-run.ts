@@ -28,6 +28,7 @@ import { DuplicateControllerError, errorKind, ObjectNotFoundError, QueueError, R
 import { LeadershipGate } from './leadership-gate.js';
 import type { LeaderElector } from './leader-election.js';
 import { ReconcileReason } from './reasons.js';
+import { LazyDeadline } from './deadline.js';
 import { RunJournal } from './run-journal.js';
 import { Runner } from './runner.js';
 import { Scheduler, type ScheduledEntry } from './scheduler.js';
@@ -281,9 +282,9 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
     }
     const timeoutMs = this.settings.reconcileTimeoutMs;
     // One controller per reconcile only when there is a deadline; otherwise the run's own signal (aborted by a forced stop).
-    const deadline = timeoutMs === undefined ? undefined : new AbortController();
-    if (deadline) setMaxListeners(0, deadline.signal);
-    const signal = deadline?.signal ?? this.forced.signal;
+    const deadline = timeoutMs === undefined ? undefined : new LazyDeadline();
+    const signal = deadline ? () => deadline.signal : this.forced.signal;
+    const info: ReconcileInfo = deadline ? { get signal() { return deadline.signal; } } : { signal: this.forced.signal };
     // Only a change of the object itself was caused by its last write; requeues and related objects were not.
     const link = entry.reason === ReconcileReason.objectUpdated ? linkFromObject(obj) : undefined;
     await withSpan(
@@ -297,7 +298,7 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
         let failure: unknown;
         let failed = false;
         try {
-          const work = Promise.resolve().then(() => this.reconcile(obj, this.ctx, { signal }));
+          const work = Promise.resolve().then(() => this.reconcile(obj, this.ctx, info));
           action = deadline ? await this.withDeadline(work, deadline, ref, timeoutMs!) : await work;
           if (!(action instanceof Action)) throw new TypeError(`the reconciler returned ${String(action)} instead of an Action.`);
           this.errorPolicy.onSuccess?.(ref);
@@ -331,6 +332,8 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
           // The delay asked for is exact: the debounce is for bursts of watch events.
           const added = this.scheduler.push({ key: entry.key, item: ref, runAt: performance.now() + action.requeueAfterMs, reason, debounce: false });
           if (added) this.compat?.adds.inc();
+          // client-go counts every delayed add as a retry (AddAfter), folded or not.
+          this.compat?.retries.inc();
         }
       },
       // Writes inside carry on the object's own trace context, never the reconcile's (see object-trace.ts).
@@ -343,7 +346,7 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
    * then its signal aborts (and with it every kubeloop API call inside) and the
    * slot is freed without waiting for code that ignores the signal.
    */
-  private async withDeadline(work: Promise<Action>, deadline: AbortController, ref: ObjectRef, timeoutMs: number): Promise<Action> {
+  private async withDeadline(work: Promise<Action>, deadline: LazyDeadline, ref: ObjectRef, timeoutMs: number): Promise<Action> {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -368,7 +371,6 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
     if (failed) {
       c.error.inc();
       c.errors.inc();
-      if (action.requeueAfterMs !== undefined) c.retries.inc();
     } else if (action.requeueAfterMs !== undefined) c.requeueAfter.inc();
     else c.success.inc();
   }

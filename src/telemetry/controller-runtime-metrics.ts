@@ -82,7 +82,7 @@ function define() {
       ['name', 'controller'],
     ),
     longestRunning: new SourcedGauge('workqueue_longest_running_processor_seconds', 'How many seconds has the longest running processor for workqueue been running.', ['name', 'controller']),
-    retries: new DeferrableCounter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue (requeues the error policy asked for).', labelNames: ['name', 'controller'] as const }),
+    retries: new DeferrableCounter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue (every requeue the reconciler or its error policy asked for).', labelNames: ['name', 'controller'] as const }),
   };
 }
 

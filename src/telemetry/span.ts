@@ -20,11 +20,8 @@ export class ActiveSpan {
   private logFieldsCache?: Record<string, unknown>;
   /** True when an SDK records this span (not a no-op). */
   readonly recording: boolean;
-  /**
-   * Aborts the work this span belongs to: the reconcile's deadline, inherited by
-   * every span under it. kubeloop's client adds it to each request made inside.
-   */
-  readonly signal?: AbortSignal;
+  /** Where `signal` comes from: a signal, or a getter that makes one when first read. */
+  private readonly signalSource?: AbortSignal | (() => AbortSignal);
   /**
    * The trace context that writes inside this span stamp on objects (see
    * object-trace.ts): `null` stamps nothing, `undefined` stamps the current
@@ -41,8 +38,17 @@ export class ActiveSpan {
     options: Pick<SpanOptions, 'signal' | 'writeStamp'> = {},
   ) {
     this.recording = otel.isRecording();
-    this.signal = options.signal ?? parent?.signal;
+    this.signalSource = options.signal ?? parent?.signalSource;
     this.writeStamp = options.writeStamp !== undefined ? options.writeStamp : parent?.writeStamp;
+  }
+
+  /**
+   * Aborts the work this span belongs to: the reconcile's deadline, inherited by
+   * every span under it. kubeloop's client adds it to each request made inside.
+   */
+  get signal(): AbortSignal | undefined {
+    const source = this.signalSource;
+    return typeof source === 'function' ? source() : source;
   }
 
   /** The trace id when a tracer provider is registered, else undefined. */
@@ -104,8 +110,8 @@ export interface SpanOptions {
   root?: boolean;
   /** Links to spans of other traces (the write that caused this work, say). Given at the start, so samplers see them. */
   links?: Link[];
-  /** Aborts the work inside (see `ActiveSpan.signal`); spans under this one inherit it. */
-  signal?: AbortSignal;
+  /** Aborts the work inside (see `ActiveSpan.signal`), or makes that signal when first read; spans under this one inherit it. */
+  signal?: AbortSignal | (() => AbortSignal);
   /** What writes inside stamp on objects (see `ActiveSpan.writeStamp`). */
   writeStamp?: string | null;
 }

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import { Agent, request } from 'undici';
 import { allow, metricsRegistry, mutate, WebhookServer, type AdmissionRule } from '../../src/index.js';
+import { createWebhookCertificates } from '../../src/testing/index.js';
 import { captureLogs } from '../support/logs.js';
 import { signal } from '../support/controller.js';
 import { metricValue } from '../support/metric-value.js';
@@ -76,6 +80,29 @@ describe('webhook server, called directly', () => {
       assert.deepEqual(warned, ['fail-core.kubeloop.dev', 'fail-default-core.kubeloop.dev']);
     } finally {
       captureLogs(process.env.KUBELOOP_LOG ?? 'error');
+    }
+  });
+
+  test('a ca.crt that did not issue the serving certificate is not taken (a CA caught mid-rotation); one that did is', async () => {
+    const hooks = await startWebhookServer((s) => s.validating({ name: 'ca-check.kubeloop.dev', path: '/v', rules, handler: () => allow() }));
+    try {
+      const inUse = hooks.server.certificates.current!;
+      // Reloads here are the test's own calls only (no watch event racing them).
+      hooks.server.certificates.stop();
+      const stranger = await createWebhookCertificates(await mkdtemp(join(tmpdir(), 'kubeloop-stranger-')));
+      const reloadErrors = () => metricValue('webhook_certificate_reloads_total', { result: 'error' });
+      const errorsBefore = await reloadErrors();
+      await writeFile(hooks.files.caFile, stranger.caPem);
+      await hooks.server.certificates.reload();
+      assert.equal(hooks.server.certificates.current!.caPem, inUse.caPem, 'the CA in use stays');
+      assert.equal(await reloadErrors(), errorsBefore + 1, 'the refused reload is counted');
+      // The stranger CA beside the issuer (a rollover's first step) is taken.
+      await writeFile(hooks.files.caFile, inUse.caPem + stranger.caPem);
+      await hooks.server.certificates.reload();
+      assert.equal(hooks.server.certificates.current!.caPem, inUse.caPem + stranger.caPem);
+      assert.equal(hooks.server.certificates.current!.fingerprint, inUse.fingerprint);
+    } finally {
+      await hooks.stop();
     }
   });
 

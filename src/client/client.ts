@@ -1,5 +1,5 @@
 import { ApiError, type Status } from '../core/errors.js';
-import { currentSignal } from '../telemetry/span.js';
+import { currentSpan } from '../telemetry/span.js';
 import { authenticator } from './auth.js';
 import { inferConfig, type ConnectionConfig } from './config.js';
 import { loadKubeconfig } from './kubeconfig.js';
@@ -82,7 +82,17 @@ export class Client {
    * it until collected. Streaming answers outlive this call, so they use `any`.
    */
   private send(req: KubeRequest): Promise<KubeResponse> {
-    const ambient = currentSignal();
+    const span = currentSpan();
+    if (span?.fence) {
+      // Checked now, not by a timer: a process that was paused past its Lease's
+      // deadline must not send what its reconcile wanted before the pause.
+      try {
+        span.fence();
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    }
+    const ambient = span?.signal;
     if (ambient === undefined || ambient === req.signal) return this.service(req);
     const own = req.signal;
     if (own === undefined) return this.service({ ...req, signal: ambient });

@@ -43,6 +43,17 @@ export class LeadershipGate {
     return new LeadershipGate(elector, onLost, controller);
   }
 
+  /**
+   * Throws unless the lease is held and renewed right now (by the clock, not by the
+   * deadline timer, which runs late when the event loop was blocked): the fence
+   * of every API call a reconcile makes.
+   */
+  check(): void {
+    if (!this.open) {
+      throw new Error(`this replica no longer holds Lease ${this.elector.options.namespace}/${this.elector.options.name}; the reconcile's API call was not sent.`);
+    }
+  }
+
   /** True while reconciles may start: the lease is held and renewed. */
   get open(): boolean {
     return this.leading && this.elector.isLeader;

@@ -28,6 +28,11 @@ export class ActiveSpan {
    * span's own context. Inherited by spans under it.
    */
   readonly writeStamp?: string | null;
+  /**
+   * Throws when the work this span belongs to may no longer act (a reconcile whose
+   * replica lost its Lease); kubeloop's client calls it before each request.
+   */
+  readonly fence?: () => void;
 
   constructor(
     readonly name: string,
@@ -35,10 +40,11 @@ export class ActiveSpan {
     readonly parent: ActiveSpan | undefined,
     readonly otel: OtelSpan,
     readonly context: Context,
-    options: Pick<SpanOptions, 'signal' | 'writeStamp'> = {},
+    options: Pick<SpanOptions, 'signal' | 'writeStamp' | 'fence'> = {},
   ) {
     this.recording = otel.isRecording();
     this.signalSource = options.signal ?? parent?.signalSource;
+    this.fence = options.fence ?? parent?.fence;
     this.writeStamp = options.writeStamp !== undefined ? options.writeStamp : parent?.writeStamp;
   }
 
@@ -114,6 +120,8 @@ export interface SpanOptions {
   signal?: AbortSignal | (() => AbortSignal);
   /** What writes inside stamp on objects (see `ActiveSpan.writeStamp`). */
   writeStamp?: string | null;
+  /** See `ActiveSpan.fence`; spans under this one inherit it. */
+  fence?: () => void;
 }
 
 /**

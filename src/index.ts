@@ -38,6 +38,8 @@ export { watcher, metadataWatcher, type WatcherConfig, type WatcherEvent } from 
 export { Store, reflector, StoreWriterStoppedError, UnknownIndexError, type IndexFn, type ReflectedEvent, type RelistChanges } from './runtime/store.js';
 export { SharedCache, CacheEndedError, type CacheOptions } from './runtime/shared-cache.js';
 export { CacheSet } from './runtime/cache-set.js';
+export { ShardRing, type ShardRingOptions } from './runtime/sharding/ring.js';
+export { RING_LABEL, shardLabel, drainLabel } from './runtime/sharding/labels.js';
 export { stripManagedFields } from './runtime/transforms.js';
 export { Scheduler, type ScheduleRequest, type ScheduledEntry, type SchedulerOptions } from './runtime/scheduler.js';
 export { ExponentialBackoff, ResetTimerBackoff, defaultWatcherBackoff, type Backoff, type ExponentialBackoffOptions } from './runtime/backoff.js';

@@ -71,6 +71,8 @@ export interface RunSettings {
   reconcileTimeoutMs?: number;
   /** Finished reconciles kept for the diagnostics page. */
   recentReconciles: number;
+  /** Sharding: objects carrying `label` are handed back by `ack` instead of being reconciled. */
+  drain?: { label: string; ack: (obj: never) => Promise<void> };
 }
 
 /** Names of the controllers running in this process: two with one name would share metric series. */
@@ -94,6 +96,8 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
   private readonly journal: RunJournal;
   /** Aborted by a forced stop: the signal of reconciles that have no deadline of their own. */
   private readonly forced = new AbortController();
+  /** With a lease (leader election, a shard ring): every API call of a reconcile checks it is still held. */
+  private readonly fence?: () => void;
 
   constructor(
     private readonly resource: Resource<K>,
@@ -109,6 +113,8 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
     // Claimed before anything else can fail, released in finish().
     this.gate = election && LeadershipGate.claim(election.elector, election.onLost, settings.name);
     runningNames.add(settings.name);
+    const gate = this.gate;
+    this.fence = gate && (() => gate.check());
     this.cleanups.push(() => runningNames.delete(settings.name));
     this.results = new Channel<ReconcileResult>(() => this.resultTaken());
     this.scheduler = new Scheduler({ debounceMs: settings.debounceMs });
@@ -280,6 +286,17 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
       this.results.push({ ok: false, ref, error: new ObjectNotFoundError(ref) });
       return;
     }
+    const drain = this.settings.drain;
+    if (drain && obj.metadata?.labels?.[drain.label] !== undefined) {
+      // The sharder wants it elsewhere: hand it back (in this slot, so no reconcile of it runs) instead of reconciling.
+      try {
+        await (drain.ack as (o: K) => Promise<void>)(obj);
+      } catch (e) {
+        log.warn({ controller: this.controller, object: ref.key, error: (e as Error).message }, 'acknowledging a drain failed; trying again');
+        this.scheduler.push({ key: entry.key, item: ref, runAt: performance.now() + 1000, reason: entry.reason, debounce: false });
+      }
+      return;
+    }
     const timeoutMs = this.settings.reconcileTimeoutMs;
     // One controller per reconcile only when there is a deadline; otherwise the run's own signal (aborted by a forced stop).
     const deadline = timeoutMs === undefined ? undefined : new LazyDeadline();
@@ -337,7 +354,7 @@ export class ControllerRun<K extends KubeObject, C> implements TriggerContext {
         }
       },
       // Writes inside carry on the object's own trace context, never the reconcile's (see object-trace.ts).
-      { root: true, signal, links: link ? [link] : undefined, writeStamp: objectStamp(obj) ?? null },
+      { root: true, signal, links: link ? [link] : undefined, writeStamp: objectStamp(obj) ?? null, fence: this.fence },
     );
   }
 

@@ -10,18 +10,26 @@
  * triggers.ts, runner.ts and leadership-gate.ts.
  */
 import type { KubeObject } from '../core/resource.js';
-import type { ObjectRef } from '../core/object-ref.js';
+import { ObjectRef } from '../core/object-ref.js';
 import type { Api } from '../client/api.js';
 import type { ControllerDiagnostics } from '../telemetry/diagnostics.js';
 import { ProbeServer, type ProbeServerOptions } from '../telemetry/probe-server.js';
 import { ControllerRun, type LivenessCheck, type Reconciler, type ReconcileResult } from './controller-run.js';
 import type { ErrorPolicy } from './error-policy.js';
 import type { LeaderElector } from './leader-election.js';
+// A type only: the ring runs its sharder (itself a Controller), so importing its value here would be a cycle.
+import type { ShardRing } from './sharding/ring.js';
+import { Patch } from '../client/patch.js';
+import { isApiError } from '../core/errors.js';
+import { logger } from '../telemetry/log.js';
+import { shardDrains, shardObjects } from '../telemetry/metrics.js';
 import type { Predicate } from './predicates.js';
 import type { Store } from './store.js';
 import { SharedCache, type CacheOptions } from './shared-cache.js';
 import { bulkSource, mainSource, ownedSource, watchedSource, type Trigger, type TriggerSource } from './triggers.js';
 import type { WatcherConfig } from './watcher.js';
+
+const log = logger('kubeloop::sharding');
 
 export { ReconcileReason } from './reasons.js';
 export type { LivenessCheck, Reconciler, ReconcileInfo, ReconcileResult } from './controller-run.js';
@@ -110,6 +118,9 @@ export class Controller<K extends KubeObject> {
   private current?: ControllerRun<K, any>;
   private started = false;
   private election?: { elector: LeaderElector; onLost: 'exit' | 'recampaign' };
+  private sharding?: ShardRing;
+  /** The caches of `owns()` kinds, and their APIs: a sharded controller restricts them to its share. */
+  private readonly ownedCaches: SharedCache<any>[] = [];
   /** The probe server started with `serveProbes`, if any. */
   probes?: ProbeServer;
 
@@ -184,6 +195,7 @@ export class Controller<K extends KubeObject> {
    */
   owns<C extends KubeObject>(child: Api<C> | SharedCache<C>, config: WatcherConfig = {}): this {
     const cache = this.use(child, { ...config, metadataOnly: true });
+    this.ownedCaches.push(cache);
     this.sources.push(ownedSource(this.api.resource, cache as unknown as SharedCache<KubeObject>));
     return this;
   }
@@ -244,9 +256,29 @@ export class Controller<K extends KubeObject> {
    * new Controller(api).withLeaderElection(elector).shutdownOnSignal();
    */
   withLeaderElection(elector: LeaderElector, config: LeaderElectionConfig = {}): this {
+    if (this.sharding) throw new Error(`controller ${this.name} is sharded: its ring's Leases already decide who reconciles what; use one or the other.`);
     const onLost = config.onLost ?? 'exit';
     if (onLost !== 'exit' && onLost !== 'recampaign') throw new RangeError(`onLost must be 'exit' or 'recampaign', not ${String(onLost)}.`);
     this.election = { elector, onLost };
+    return this;
+  }
+
+  /**
+   * Shares the objects among the replicas of `ring`: this replica reconciles only
+   * the objects labelled with its identity (its main and `owns()` caches carry
+   * that label selector, so it caches only its share), and only while its member
+   * Lease is renewed — losing it exits the process, as losing a leader's lease
+   * does. Every replica also campaigns for the ring's sharder role, which labels
+   * the objects (see sharding/sharder.ts). Objects move between replicas with a
+   * drain handshake: never two replicas reconcile one object at a time.
+   *
+   * @example
+   * const ring = new ShardRing(client, { name: 'documents', namespace: process.env.POD_NAMESPACE!, identity: process.env.POD_NAME });
+   * new Controller(Api.all(client, Documents)).owns(Api.all(client, ConfigMaps)).withSharding(ring);
+   */
+  withSharding(ring: ShardRing): this {
+    if (this.election) throw new Error(`controller ${this.name} uses leader election: a sharded controller's ring decides who reconciles what; use one or the other.`);
+    this.sharding = ring;
     return this;
   }
 
@@ -263,12 +295,25 @@ export class Controller<K extends KubeObject> {
   async *run<C>(reconcile: Reconciler<K, C>, errorPolicy: ErrorPolicy<K, C>, ctx: C): AsyncGenerator<ReconcileResult> {
     if (this.started) throw new Error(`controller ${this.name} is already running or has run; create a new Controller.`);
     this.started = true;
-    const run = new ControllerRun(this.api.resource, this.store, this.config, reconcile, errorPolicy, ctx, this.election);
+    const ring = this.sharding;
+    if (ring) for (const cache of [this.mainCache, ...this.ownedCaches]) cache.restrict(ring.selector);
+    const settings = ring ? { ...this.config, drain: { label: ring.drainLabel, ack: (obj: K) => this.acknowledgeDrain(ring, obj) } } : this.config;
+    const election = ring ? { elector: ring.member, onLost: 'exit' as const } : this.election;
+    const run = new ControllerRun(this.api.resource, this.store, settings, reconcile, errorPolicy, ctx, election);
     this.current = run;
     for (const cache of this.privateCaches) cache.rename(this.name);
+    let sharderRun: Promise<void> | undefined;
+    let removeGauge: (() => void) | undefined;
     try {
       await this.probes?.listen();
       run.start([mainSource(this.mainCache, this.watcherConfig.predicate), ...this.sources], this.shutdownSignals, this.osSignals);
+      if (ring) {
+        // The sharder role, campaigned for by every member; it stops when this run starts stopping.
+        sharderRun = ring.runSharder(this.api as unknown as Api<KubeObject>, this.ownedCaches.map((c) => c.api as Api<KubeObject>), run.signal).catch((e: Error) =>
+          log.error({ ring: ring.name, error: e.message }, 'the sharder stopped'),
+        );
+        removeGauge = shardObjects.add({ ring: ring.name, shard: ring.identity }, () => this.store.size);
+      }
       for (;;) {
         const next = await run.results.next();
         if (next.done) return;
@@ -276,8 +321,29 @@ export class Controller<K extends KubeObject> {
       }
     } finally {
       run.stop(true);
+      await sharderRun;
+      removeGauge?.();
       await this.probes?.close();
     }
+  }
+
+  /**
+   * Lets go of an object the sharder asked this replica to drain: runs in the
+   * object's scheduler slot, so no reconcile of it is running, and removes both
+   * labels at the resourceVersion seen (a 409 means a newer view is coming, which
+   * brings another try). The object then leaves this replica's watch.
+   */
+  private async acknowledgeDrain(ring: ShardRing, obj: K): Promise<void> {
+    const meta = obj.metadata!;
+    const api = this.api.resource.namespaced && this.api.namespace === undefined ? this.api.inNamespace(meta.namespace!) : this.api;
+    try {
+      await api.patch(meta.name!, Patch.merge({ metadata: { resourceVersion: meta.resourceVersion, labels: { [ring.shardLabel]: null, [ring.drainLabel]: null } } }));
+    } catch (e) {
+      if (isApiError(e, 409) || isApiError(e, 404)) return;
+      throw e;
+    }
+    shardDrains.inc({ ring: ring.name });
+    log.info({ ring: ring.name, object: ObjectRef.from(this.api.resource, obj).key }, 'drained: handed the object back to the sharder');
   }
 
   /** Readiness of every cache this controller reads (its main kind's, owned and watched kinds'). */

@@ -47,6 +47,8 @@ export interface LeaderElectorOptions {
   renewDeadlineMs?: number;
   /** How often the leader renews and followers check the Lease. Default 2000. */
   retryPeriodMs?: number;
+  /** Labels the Lease gets when this elector creates it (a shard ring finds its members' Leases by them). */
+  labels?: Record<string, string>;
 }
 
 export type ResolvedLeaderElectorOptions = Readonly<Required<LeaderElectorOptions>>;
@@ -92,6 +94,7 @@ export function resolveLeaderElectorOptions(options: LeaderElectorOptions): Reso
     leaseDurationMs: 15_000,
     renewDeadlineMs: 10_000,
     retryPeriodMs: 2_000,
+    labels: {},
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   } as Required<LeaderElectorOptions>;
   const { name, namespace, identity, leaseDurationMs, renewDeadlineMs, retryPeriodMs } = resolved;
@@ -380,7 +383,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
       const sentAt = performance.now();
       try {
         const spec: LeaseSpec = { holderIdentity: identity, leaseDurationSeconds: leaseDurationMs / 1000, acquireTime: now, renewTime: now, leaseTransitions: 0 };
-        this.observe(await this.leases.create({ metadata: { name }, spec }, { signal }));
+        this.observe(await this.leases.create({ metadata: { name, ...(Object.keys(this.options.labels).length ? { labels: { ...this.options.labels } } : {}) }, spec }, { signal }));
         return { kind: 'ours', sentAt };
       } catch (e) {
         if (isApiError(e, 409)) return { kind: 'conflict' };

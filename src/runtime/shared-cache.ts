@@ -66,7 +66,7 @@ export class SharedCache<K extends KubeObject> {
 
   constructor(
     readonly api: Api<K>,
-    private readonly options: CacheOptions<K> = {},
+    private options: CacheOptions<K> = {},
   ) {
     this.store = new Store(api.resource);
     const r = api.resource;
@@ -81,6 +81,16 @@ export class SharedCache<K extends KubeObject> {
   /** @internal A controller's private cache takes the controller's name when it starts. */
   rename(name: string): void {
     if (this.state === 'idle') this.nameValue = name;
+  }
+
+  /**
+   * @internal Narrows the cache to objects matching `selector` as well (a sharded
+   * controller's share). Only before it starts: a running watch cannot change.
+   */
+  restrict(selector: string): void {
+    if (this.state !== 'idle') throw new Error(`the ${this.name} cache is already running; a sharded controller must be the first to start the caches it reads.`);
+    const existing = this.options.labelSelector;
+    this.options = { ...this.options, labelSelector: existing ? `${existing},${selector}` : selector };
   }
 
   /** True while its watch runs. */

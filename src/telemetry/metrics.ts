@@ -178,6 +178,33 @@ export const leaderElectionStatus = new Gauge({
   registers: [metricsRegistry],
 });
 
+export const shardObjects = new SourcedGauge('shard_objects', "Objects in this replica's share of a shard ring (its main cache).", ['ring', 'shard']);
+export const shardRingMembers = new Gauge({
+  name: 'shard_ring_members',
+  help: 'Live members of a shard ring, as the sharder sees them (set on the replica that runs the sharder).',
+  labelNames: ['ring'] as const,
+  registers: [metricsRegistry],
+});
+export const shardMoves = new Counter({
+  name: 'shard_moves_total',
+  help: 'Shard label writes by the sharder: assign (an unlabelled object), reassign (from a dead member, no handshake), drain (a live member asked to let go).',
+  labelNames: ['ring', 'kind'] as const,
+  registers: [metricsRegistry],
+});
+export const shardDrainSeconds = new Histogram({
+  name: 'shard_drain_seconds',
+  help: 'From asking a member to drain an object to assigning it to its new member.',
+  labelNames: ['ring'] as const,
+  buckets: DURATION_BUCKETS,
+  registers: [metricsRegistry],
+});
+export const shardDrains = new Counter({
+  name: 'shard_drains_total',
+  help: 'Objects this replica let go of when the sharder asked (drain acknowledged).',
+  labelNames: ['ring'] as const,
+  registers: [metricsRegistry],
+});
+
 let rendering: Promise<unknown> = Promise.resolve();
 
 /**

@@ -8,6 +8,10 @@
 #
 #   KUBELOOP_CHAOS_TRIALS  trials per fault kind (default 8: 64 trials over 8 kinds)
 #   extra arguments        select test files, e.g. `npm run chaos -- leader-failover`
+#
+# Then, unless test files were selected, the sharding test at full scale: 3,000
+# objects on a ring of replicas, kill -9, 10 membership changes and a sharder
+# fail-over (KUBELOOP_SHARD_OBJECTS / KUBELOOP_SHARD_CHANGES override).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -70,4 +74,8 @@ for (const e of excused) console.log(`\n${e.fault}, trial ${e.trial} (excused):\
 for (const f of failures) console.log(`\n${f.fault}, trial ${f.trial}:\n  ${[...f.faultProblems.map((p) => `fault not proven: ${p}`), ...f.misses].join('\n  ')}`);
 console.log(`\nreport written to ${out}`);
 EOF
+[ $# -gt 0 ] && exit "$status"
+echo
+echo "[chaos] sharding at full scale"
+KUBELOOP_SHARD_OBJECTS="${KUBELOOP_SHARD_OBJECTS:-3000}" KUBELOOP_SHARD_CHANGES="${KUBELOOP_SHARD_CHANGES:-10}" node scripts/run-tests.mjs sharding/sharding || status=$?
 exit "$status"

@@ -9,6 +9,7 @@
  *
  * Configuration (environment): PROBE_PORT (default 8080), KUBELOOP_LOG,
  * KUBELOOP_LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables;
+ * SHARD_RING=<name> shares the Documents among the replicas instead (docs/sharding.md), or
  * LEADER_ELECTION=true to run several replicas of which one reconciles (the Lease
  * `document-controller` in POD_NAMESPACE, default `default`; identity POD_NAME,
  * default the hostname plus a random suffix). WEBHOOK_CERT_DIR (tls.crt, tls.key, ca.crt)
@@ -19,7 +20,7 @@
  */
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import {
-  Action, Api, CacheSet, Client, ConfigMaps, Controller, LeaderElector, enableControllerRuntimeMetrics, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError,
+  Action, Api, CacheSet, Client, ConfigMaps, Controller, LeaderElector, ShardRing, enableControllerRuntimeMetrics, ObjectNotFoundError, Patch, ProbeServer, Recorder, backoffErrorPolicy, finalizer, instrument, isApiError,
   logger, ManagedWebhookConfiguration, objectReference, WebhookServer, type Store, type WebhookEndpoint,
 } from 'kubeloop';
 import { setupTracing } from 'kubeloop/telemetry';
@@ -136,7 +137,11 @@ export async function runOperator(options: OperatorOptions = {}): Promise<void> 
     .withConfig({ name: 'document-controller', concurrency: 16, reconcileTimeoutMs: 30_000 })
     .shutdownOnSignal();
   if (options.signal) controller.gracefulShutdownOn(options.signal);
-  if (process.env.LEADER_ELECTION === 'true') {
+  if (process.env.SHARD_RING) {
+    // Sharded: every replica reconciles its own share of the Documents (and caches only that share).
+    const namespace = process.env.POD_NAMESPACE || 'default';
+    controller.withSharding(new ShardRing(client, { name: process.env.SHARD_RING, namespace, identity: process.env.POD_NAME || undefined }));
+  } else if (process.env.LEADER_ELECTION === 'true') {
     const namespace = process.env.POD_NAMESPACE || 'default';
     controller.withLeaderElection(new LeaderElector(client, { name: 'document-controller', namespace, identity: process.env.POD_NAME || undefined }));
   }

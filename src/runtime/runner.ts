@@ -15,6 +15,9 @@
  */
 import type { ScheduledEntry, Scheduler } from './scheduler.js';
 
+/** Longest the runner starts work without letting the event loop turn (timers, I/O). */
+const YIELD_AFTER_MS = 10;
+
 export interface RunnerOptions<T> {
   scheduler: Scheduler<T>;
   /** Most entries running at once; 0 or Infinity is unbounded. */
@@ -54,19 +57,31 @@ export class Runner<T> {
     }
     const { scheduler } = this.options;
     const mayStart = this.options.mayStart ?? (() => true);
+    let ranSince = performance.now();
     while (!this.stopped) {
-      const now = performance.now();
+      let now = performance.now();
+      // Reconciles that finish without waiting on I/O (CPU work) would chain start to
+      // start through microtasks alone, and no timer — a Lease renewal, an idle
+      // timeout — would run until the queue is empty: let the event loop turn.
+      if (now - ranSince > YIELD_AFTER_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        now = ranSince = performance.now();
+        if (this.stopped) break;
+      }
       while (this.active.size < this.limit && mayStart()) {
         const entry = scheduler.pop(now);
         if (!entry) break;
         this.launch(entry, now);
       }
       const next = this.active.size < this.limit && mayStart() ? scheduler.nextRunAt() : undefined;
+      const idle = this.active.size === 0;
       await new Promise<void>((resolve) => {
         this.wakeUp = resolve;
         if (next !== undefined) this.timer = setTimeout(() => this.wake(), Math.max(0, next - performance.now()));
       });
       clearTimeout(this.timer);
+      // Waking from a timer or an I/O event means the loop turned already.
+      if (idle) ranSince = performance.now();
     }
   }
 

@@ -150,3 +150,26 @@ test('stop() starts nothing more, and settled() waits for what runs', async () =
   await s;
   assert.equal(runner.running, 0);
 });
+
+test('work that never waits on I/O (CPU-bound reconciles) still lets timers run between starts', async () => {
+  const scheduler = new Scheduler<string>();
+  const finished: number[] = [];
+  const runner = new Runner<string>({
+    scheduler,
+    concurrency: 1,
+    // 5 ms of CPU and no await on I/O: without a yield, each start would follow the last through microtasks alone.
+    work: async () => {
+      const until = performance.now() + 5;
+      while (performance.now() < until);
+      finished.push(performance.now());
+    },
+  });
+  for (let i = 0; i < 40; i++) scheduler.push({ key: `k${i}`, item: `k${i}`, runAt: 0, reason: 'test' });
+  let timerRanAfter: number | undefined;
+  setTimeout(() => (timerRanAfter = finished.length), 0);
+  const loop = runner.run(Promise.resolve());
+  await until(() => finished.length === 40, 'every entry to finish', 5000);
+  runner.stop();
+  await loop;
+  assert.ok(timerRanAfter !== undefined && timerRanAfter < 10, `a 0 ms timer ran only after ${timerRanAfter} of 40 five-millisecond entries`);
+});

@@ -14,21 +14,18 @@ import { Leases } from '../../core/builtin.js';
 import type { Client } from '../../client/client.js';
 import { Api } from '../../client/api.js';
 import type { KubeObject } from '../../core/resource.js';
-import { LeaderElector } from '../leader-election.js';
+import { LeaderElector, type LeaderElectorOptions } from '../leader-election.js';
 import { runSharder } from './sharder.js';
 import { checkMemberIdentity, checkRingName, drainLabel, RING_LABEL, shardLabel } from './labels.js';
 
-export interface ShardRingOptions {
+/** The member and sharder Leases' timings are leader election's (defaults 15 s / 10 s / 2 s). */
+export interface ShardRingOptions extends Pick<LeaderElectorOptions, 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'> {
   /** The ring's name: a DNS label, unique per sharded controller. */
   name: string;
   /** Where the ring's Leases live, usually the operator's own namespace (`POD_NAMESPACE`). */
   namespace: string;
   /** This replica's identity, a label value (the pod name is a good one). Default: the hostname and a random suffix. */
   identity?: string;
-  /** Timings of the member and sharder Leases, as for leader election. Defaults 15 s / 10 s / 2 s. */
-  leaseDurationMs?: number;
-  renewDeadlineMs?: number;
-  retryPeriodMs?: number;
 }
 
 /** A Lease name for a member: DNS-safe, and told apart by a hash when two identities sanitize alike. */

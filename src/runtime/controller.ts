@@ -22,7 +22,6 @@ import type { ShardRing } from './sharding/ring.js';
 import { Patch } from '../client/patch.js';
 import { isApiError } from '../core/errors.js';
 import { logger } from '../telemetry/log.js';
-import { shardDrains, shardObjects } from '../telemetry/metrics.js';
 import type { Predicate } from './predicates.js';
 import type { Store } from './store.js';
 import { SharedCache, type CacheOptions } from './shared-cache.js';
@@ -312,7 +311,7 @@ export class Controller<K extends KubeObject> {
         sharderRun = ring.runSharder(this.api as unknown as Api<KubeObject>, this.ownedCaches.map((c) => c.api as Api<KubeObject>), run.signal).catch((e: Error) =>
           log.error({ ring: ring.name, error: e.message }, 'the sharder stopped'),
         );
-        removeGauge = shardObjects.add({ ring: ring.name, shard: ring.identity }, () => this.store.size);
+        removeGauge = ring.metrics.shardObjects.add({ ring: ring.name, shard: ring.identity }, () => this.store.size);
       }
       for (;;) {
         const next = await run.results.next();
@@ -342,7 +341,7 @@ export class Controller<K extends KubeObject> {
       if (isApiError(e, 409) || isApiError(e, 404)) return;
       throw e;
     }
-    shardDrains.inc({ ring: ring.name });
+    ring.metrics.shardDrains.inc({ ring: ring.name });
     log.info({ ring: ring.name, object: ObjectRef.from(this.api.resource, obj).key }, 'drained: handed the object back to the sharder');
   }
 

@@ -15,7 +15,7 @@ export const metricsRegistry: Registry<RegistryContentType> = new (Registry as u
   Registry.OPENMETRICS_CONTENT_TYPE,
 );
 
-const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+export const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 /** A gauge whose values are read from live sources when scraped. */
 export class SourcedGauge<L extends string> {
@@ -175,33 +175,6 @@ export const leaderElectionStatus = new Gauge({
   name: 'leader_election_status',
   help: 'Leader election on a Lease (label: namespace/name): 1 while this replica leads, 0 while it follows.',
   labelNames: ['lease'] as const,
-  registers: [metricsRegistry],
-});
-
-export const shardObjects = new SourcedGauge('shard_objects', "Objects in this replica's share of a shard ring (its main cache).", ['ring', 'shard']);
-export const shardRingMembers = new Gauge({
-  name: 'shard_ring_members',
-  help: 'Live members of a shard ring, as the sharder sees them (set on the replica that runs the sharder).',
-  labelNames: ['ring'] as const,
-  registers: [metricsRegistry],
-});
-export const shardMoves = new Counter({
-  name: 'shard_moves_total',
-  help: 'Shard label writes by the sharder: assign (an unlabelled object), reassign (from a dead member, no handshake), drain (a live member asked to let go).',
-  labelNames: ['ring', 'kind'] as const,
-  registers: [metricsRegistry],
-});
-export const shardDrainSeconds = new Histogram({
-  name: 'shard_drain_seconds',
-  help: 'From asking a member to drain an object to assigning it to its new member.',
-  labelNames: ['ring'] as const,
-  buckets: DURATION_BUCKETS,
-  registers: [metricsRegistry],
-});
-export const shardDrains = new Counter({
-  name: 'shard_drains_total',
-  help: 'Objects this replica let go of when the sharder asked (drain acknowledged).',
-  labelNames: ['ring'] as const,
   registers: [metricsRegistry],
 });
 

@@ -24,7 +24,7 @@ describe('leader election options', () => {
   test('the defaults are client-go\'s: lease 15 s, renew deadline 10 s, retry period 2 s, identity = hostname plus a random suffix', () => {
     const a = resolveLeaderElectorOptions(lease);
     const b = resolveLeaderElectorOptions(lease);
-    assert.deepEqual({ ...a, identity: undefined }, { ...lease, identity: undefined, leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
+    assert.deepEqual({ ...a, identity: undefined }, { ...lease, identity: undefined, leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, labels: {} });
     assert.match(a.identity, new RegExp(`^${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-[0-9a-f]{8}$`));
     assert.notEqual(a.identity, b.identity, 'two replicas on one host get different identities');
     assert.ok(Object.isFrozen(a));
@@ -32,7 +32,7 @@ describe('leader election options', () => {
 
   test('explicit values win, and undefined ones fall back to the defaults', () => {
     const o = resolveLeaderElectorOptions({ ...lease, identity: 'pod-0', leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 });
-    assert.deepEqual(o, { ...lease, identity: 'pod-0', leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 });
+    assert.deepEqual(o, { ...lease, identity: 'pod-0', leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500, labels: {} });
     assert.equal(resolveLeaderElectorOptions({ ...lease, identity: undefined, retryPeriodMs: undefined }).retryPeriodMs, 2000);
   });
 

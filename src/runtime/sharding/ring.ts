@@ -15,6 +15,7 @@ import type { Client } from '../../client/client.js';
 import { Api } from '../../client/api.js';
 import type { KubeObject } from '../../core/resource.js';
 import { LeaderElector, type LeaderElectorOptions } from '../leader-election.js';
+import { shardingMetrics } from './metrics.js';
 import { runSharder } from './sharder.js';
 import { checkMemberIdentity, checkRingName, drainLabel, RING_LABEL, shardLabel } from './labels.js';
 
@@ -46,6 +47,8 @@ export class ShardRing {
   readonly sharderElector: LeaderElector;
   readonly leases: Api<import('kubernetes-types/coordination/v1.js').Lease>;
   readonly timings: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  /** The shard metrics (registered with the first ring of the process). */
+  readonly metrics = shardingMetrics();
 
   constructor(
     readonly client: Client,

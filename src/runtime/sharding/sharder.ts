@@ -25,7 +25,6 @@ import { isApiError } from '../../core/errors.js';
 import { ObjectRef } from '../../core/object-ref.js';
 import { apiVersionOf, type KubeObject } from '../../core/resource.js';
 import { logger } from '../../telemetry/log.js';
-import { shardDrainSeconds, shardMoves, shardRingMembers } from '../../telemetry/metrics.js';
 import { Action } from '../action.js';
 import { Controller } from '../controller.js';
 import { backoffErrorPolicy } from '../error-policy.js';
@@ -55,6 +54,7 @@ export async function runSharder(ring: ShardRing, main: Api<KubeObject>, owned: 
       (child.metadata?.ownerReferences ?? []).filter((o) => o.kind === resource.kind && o.apiVersion === mainApiVersion).map((o) => ownerKey(child.metadata?.namespace, o.name)),
     ),
   );
+  const { shardDrainSeconds, shardMoves, shardRingMembers } = ring.metrics;
   const moves = { assign: shardMoves.labels({ ring: ring.name, kind: 'assign' }), reassign: shardMoves.labels({ ring: ring.name, kind: 'reassign' }), drain: shardMoves.labels({ ring: ring.name, kind: 'drain' }) };
   const drainTime = shardDrainSeconds.labels({ ring: ring.name });
   /** When this sharder asked for each drain (lost on fail-over: only the metric suffers). */

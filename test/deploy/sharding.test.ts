@@ -67,6 +67,11 @@ test('two sharded operators under the granted rules share the Documents without 
     const names = Array.from({ length: 12 }, (_, i) => `doc-${i}`);
     for (const name of names) await docs.create({ metadata: { name }, spec: { title: `Title ${name}` } });
     await until('every Document Ready', async () => (await docs.list()).items.filter((d) => d.status?.phase === 'Ready').length === names.length, 60_000, 250);
+    // While the second member joins, objects move (a drained one is unlabelled for a moment): wait for the settled ring.
+    await until('every Document labelled, both replicas owning a share', async () => {
+      const owners = (await docs.list()).items.map((d) => d.metadata?.labels?.[L]);
+      return owners.every((o) => o !== undefined) && new Set(owners).size === 2;
+    }, 60_000, 250);
     const owners = new Set((await docs.list()).items.map((d) => d.metadata?.labels?.[L]));
     assert.deepEqual([...owners].sort(), ['document-controller-0', 'document-controller-1'], 'both replicas own a share');
   } catch (e) {

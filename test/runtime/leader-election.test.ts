@@ -171,6 +171,8 @@ describe('leader election across processes', () => {
       const leader = await fleet.until('a leader', () => fleet.replicas.find((r) => r.leading));
       await settled(fleet, leader, []);
       await fleet.until('a live follower to see the leader', () => fleet.replicas.some((r) => r !== leader && r.alive && r.lines.some((l) => l.kind === 'leader' && l.rest[0] === leader.identity)));
+      // Warm followers only: one still listing when it takes over reconciles its objects as they arrive ("object updated").
+      await fleet.until('every live follower to have listed', () => fleet.replicas.every((r) => r === leader || !r.alive || r.first('ready')));
       const fault = faults[round % 3]!;
       const at = wallClock();
       if (fault === 'SIGTERM') leader.kill('SIGTERM');

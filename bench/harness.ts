@@ -1,7 +1,11 @@
-/** The parent's side of a child process: spawn, talk over IPC, and always reap it. */
-import { fork, type ChildProcess } from 'node:child_process';
+/**
+ * The parent's side of a child process: spawn, talk over IPC (or, to a child
+ * that is not Node, JSON lines over its stdin and stdout), and always reap it.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ChildTask, Message } from './protocol.js';
 
@@ -14,6 +18,11 @@ export interface ChildOptions {
   env?: Record<string, string>;
   /** Give up on any single wait after this long. Default 10 minutes. */
   timeoutMs?: number;
+  /**
+   * Run this executable instead of `node child.js` (a contender in another
+   * language): the same messages, one JSON object a line, on its stdin and stdout.
+   */
+  exec?: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -40,29 +49,51 @@ export class Child {
       env.BENCH_WINDOW_FILE = join(options.profileDir, `${name}.window.json`);
     }
     this.timeoutMs = options.timeoutMs ?? 600_000;
-    this.proc = fork(CHILD, [], {
-      execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, ...env },
-    });
-    live.add(this.proc);
-    this.proc.on('message', (m: Message) => {
+    const received = (m: Message) => {
       this.inbox.push(m);
       this.waiter?.();
-    });
-    this.exit = new Promise((resolve) =>
-      this.proc.once('exit', (code) => {
+    };
+    if (options.exec) {
+      this.proc = spawn(options.exec, [], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+      // Writes to a child that has exited fail here, not as an uncaught error.
+      this.proc.stdin!.on('error', () => {});
+      createInterface({ input: this.proc.stdout! }).on('line', (line) => {
+        try {
+          received(JSON.parse(line) as Message);
+        } catch {
+          received({ type: 'error', message: `not a message: ${line}` });
+        }
+      });
+    } else {
+      this.proc = fork(CHILD, [], {
+        execArgv,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, ...env },
+      });
+      this.proc.on('message', received);
+    }
+    live.add(this.proc);
+    this.exit = new Promise((resolve) => {
+      const exited = (code: number | null) => {
         this.exited = true;
         live.delete(this.proc);
         this.waiter?.();
         resolve(code);
-      }),
-    );
-    this.proc.send({ type: 'task', task });
+      };
+      this.proc.once('exit', exited);
+      // A child that could not start (no such executable) reports an error and never exits.
+      this.proc.once('error', (e) => {
+        received({ type: 'error', message: e.message });
+        if (this.proc.pid === undefined) exited(null);
+      });
+    });
+    this.send({ type: 'task', task });
   }
 
   send(message: Message): void {
-    if (!this.exited && this.proc.connected) this.proc.send(message);
+    if (this.exited) return;
+    if (this.proc.stdin) this.proc.stdin.write(JSON.stringify(message) + '\n');
+    else if (this.proc.connected) this.proc.send(message);
   }
 
   /** The next message of this type (earlier messages of other types are kept). Throws on a child error or exit. */

@@ -82,8 +82,8 @@ export function task(ctx: Ctx, scenario: ChildTask['scenario'], contender: Conte
 }
 
 /** A child that only measures and answers with its figures (no conversation with the parent). */
-export function simpleChild(ctx: Ctx, t: ChildTask): Promise<Record<string, number>> {
-  return withChild(t, ctx.childOptions, async (child) => (await child.next('result')).result as Record<string, number>);
+export function simpleChild(ctx: Ctx, t: ChildTask, options: ChildOptions = ctx.childOptions): Promise<Record<string, number>> {
+  return withChild(t, options, async (child) => (await child.next('result')).result as Record<string, number>);
 }
 
 export function rows(runs: Map<Contender, Record<string, number>[]>): Row[] {

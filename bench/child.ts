@@ -28,7 +28,7 @@ function need<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-/** Scenario 1: time until the cache is ready, CPU spent, heap retained per object. */
+/** Scenario 1: time until the cache is ready, CPU spent, heap retained per object, peak RSS. */
 async function warmup(task: ChildTask, impl: Contender): Promise<Record<string, number>> {
   const objects = Number(task.params.objects);
   await fullGc();
@@ -43,8 +43,10 @@ async function warmup(task: ChildTask, impl: Contender): Promise<Record<string, 
   const heap1 = heapUsed();
   const size = cache.size();
   if (size !== objects) throw new Error(`the cache holds ${size} objects, not ${objects}`);
+  // The process's peak resident set so far (getrusage's ru_maxrss, KiB), start-up included.
+  const peakRssMB = process.resourceUsage().maxRSS / 1024;
   await cache.stop();
-  return { readyMs, cpuMs: cpu, heapBytesPerObject: (heap1 - heap0) / objects, heapMB: (heap1 - heap0) / 2 ** 20 };
+  return { readyMs, cpuMs: cpu, heapBytesPerObject: (heap1 - heap0) / objects, heapMB: (heap1 - heap0) / 2 ** 20, peakRssMB };
 }
 
 /** Scenario 2: CPU per event while a stream of updates reaches a ready cache. */

@@ -1,4 +1,4 @@
-/** Scenario 1: cache warm-up — time until the store is ready, CPU time, heap retained per object. */
+/** Scenario 1: cache warm-up — time until the store is ready, CPU time, heap retained per object, peak RSS. */
 import { configMaps } from '../data.js';
 import type { Contender } from '../protocol.js';
 import { info, target, type Metric, type Ratio, type ScenarioResult } from '../report.js';
@@ -20,6 +20,7 @@ async function warmup(ctx: Ctx, size: number): Promise<ScenarioResult> {
     { key: 'cpuMs', label: 'CPU time (ms)' },
     { key: 'heapBytesPerObject', label: 'heap retained per object (bytes)' },
     { key: 'heapMB', label: 'heap retained (MiB)' },
+    { key: 'peakRssMB', label: 'peak RSS (MiB)' },
   ];
   const ratios: Ratio[] = [
     target('kubeloop / floor, time to ready', ratio(med(rs, 'kubeloop', 'readyMs'), med(rs, 'floor', 'readyMs')), 1.15),
@@ -31,6 +32,7 @@ async function warmup(ctx: Ctx, size: number): Promise<ScenarioResult> {
     info('floor / client-node, time to ready', ratio(med(rs, 'floor', 'readyMs'), med(rs, 'client-node', 'readyMs'))),
     target('kubeloop-any / client-node, time to ready', ratio(med(rs, 'kubeloop-any', 'readyMs'), med(rs, 'client-node', 'readyMs')), 0.8),
     info('kubeloop-any / floor, heap per object', ratio(med(rs, 'kubeloop-any', 'heapBytesPerObject'), med(rs, 'floor', 'heapBytesPerObject'))),
+    target('kubeloop / client-node, peak RSS during warm-up', ratio(med(rs, 'kubeloop', 'peakRssMB'), med(rs, 'client-node', 'peakRssMB')), 0.6),
   ];
   return {
     id: `warmup-${size}`,
@@ -43,7 +45,8 @@ async function warmup(ctx: Ctx, size: number): Promise<ScenarioResult> {
         'client-node: `makeInformer` over `listNamespacedConfigMap` (one unpaged list, as its informer does), ready when `informer.start()` resolves. ' +
         'floor: paged list (500) with undici, `JSON.parse` into a `Map`; no watch. ' +
         "kubeloop-any: the same as kubeloop with the watcher's documented `listSemantic: 'any'` (the list is served from the API server's watch cache, `resourceVersion=0`, which 1.20 answers in one piece), the way kube-rs's `ListSemantic::Any` and client-go's reflector start.",
-      'Heap: `heapUsed` after two forced GCs, minus the same before the start, divided by the objects (the cache itself plus whatever the client keeps).',
+      'Heap: `heapUsed` after two forced GCs, minus the same before the start, divided by the objects (the cache itself plus whatever the client keeps). ' +
+        "Peak RSS: the process's `ru_maxrss` once ready (`process.resourceUsage().maxRSS` in Node), the runtime's own start-up included.",
     ],
   };
 }

@@ -10,6 +10,8 @@ export type Contender =
   | 'kubeloop-tuned'
   | 'kubeloop-any'
   | 'client-node'
+  // a Go process (bench/contenders/client-go/main.go), not a Node child
+  | 'client-go'
   | 'floor'
   | 'setTimeout'
   | 'all-on'

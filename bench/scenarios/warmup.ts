@@ -1,4 +1,5 @@
 /** Scenario 1: cache warm-up — time until the store is ready, CPU time, heap retained per object, peak RSS. */
+import { childOptionsFor, clientGo } from '../contenders/client-go.js';
 import { configMaps } from '../data.js';
 import type { Contender } from '../protocol.js';
 import { info, target, type Metric, type Ratio, type ScenarioResult } from '../report.js';
@@ -6,12 +7,13 @@ import { ratio } from '../stats.js';
 import { log, med, mono, NS, repeat, rows, simpleChild, task, type Ctx, type Scenario } from './scenario.js';
 
 async function warmup(ctx: Ctx, size: number): Promise<ScenarioResult> {
-  const contenders: Contender[] = ['kubeloop', 'client-node', 'floor', 'kubeloop-any'];
+  const go = await clientGo();
+  const contenders: Contender[] = ['kubeloop', 'client-node', 'floor', 'kubeloop-any', ...(go.exec ? (['client-go'] as const) : [])];
   const runs = await repeat(
     ctx,
     `warm-up ${size}`,
     contenders,
-    (c) => simpleChild(ctx, task(ctx, 'warmup', c, NS.warmup(size), { objects: size })),
+    (c) => simpleChild(ctx, task(ctx, 'warmup', c, NS.warmup(size), { objects: size }), childOptionsFor(ctx.childOptions, c, go)),
     ctx.scale.quickReps,
   );
   const rs = rows(runs);
@@ -34,6 +36,14 @@ async function warmup(ctx: Ctx, size: number): Promise<ScenarioResult> {
     info('kubeloop-any / floor, heap per object', ratio(med(rs, 'kubeloop-any', 'heapBytesPerObject'), med(rs, 'floor', 'heapBytesPerObject'))),
     target('kubeloop / client-node, peak RSS during warm-up', ratio(med(rs, 'kubeloop', 'peakRssMB'), med(rs, 'client-node', 'peakRssMB')), 0.6),
   ];
+  if (go.exec) {
+    ratios.push(
+      info('kubeloop / client-go, time to ready', ratio(med(rs, 'kubeloop', 'readyMs'), med(rs, 'client-go', 'readyMs'))),
+      target('kubeloop / client-go, CPU to warm up', ratio(med(rs, 'kubeloop', 'cpuMs'), med(rs, 'client-go', 'cpuMs')), 1.0),
+      info('kubeloop / client-go, heap per object', ratio(med(rs, 'kubeloop', 'heapBytesPerObject'), med(rs, 'client-go', 'heapBytesPerObject'))),
+      info('kubeloop / client-go, peak RSS', ratio(med(rs, 'kubeloop', 'peakRssMB'), med(rs, 'client-go', 'peakRssMB'))),
+    );
+  }
   return {
     id: `warmup-${size}`,
     title: `1. Cache warm-up, ${size.toLocaleString('en')} ConfigMaps`,
@@ -47,6 +57,12 @@ async function warmup(ctx: Ctx, size: number): Promise<ScenarioResult> {
         "kubeloop-any: the same as kubeloop with the watcher's documented `listSemantic: 'any'` (the list is served from the API server's watch cache, `resourceVersion=0`, which 1.20 answers in one piece), the way kube-rs's `ListSemantic::Any` and client-go's reflector start.",
       'Heap: `heapUsed` after two forced GCs, minus the same before the start, divided by the objects (the cache itself plus whatever the client keeps). ' +
         "Peak RSS: the process's `ru_maxrss` once ready (`process.resourceUsage().maxRSS` in Node), the runtime's own start-up included.",
+      go.exec
+        ? 'client-go: a Go process (`bench/contenders/client-go/main.go`; the client-go vendored by Kubernetes 1.20.2, built with the Go that built kube-apiserver), a `SharedInformerFactory` ConfigMap informer of the namespace, no resync, started by `factory.Start`; ' +
+          "its reflector lists with `resourceVersion=0` (from the watch cache, as kubeloop-any) in client-go's default content type, JSON. Ready when `HasSynced()` holds (polled every millisecond, not `WaitForCacheSync`'s 100 ms). " +
+          'Measured as the Node children are: CPU from `getrusage` (user + system of every thread, as `process.cpuUsage`), from just before the factory is made to ready; ' +
+          "heap is **Go heap**, not V8 heap: `HeapAlloc` after two `runtime.GC()`, minus the same before, so heap ratios against it compare two runtimes' object layouts."
+        : `client-go: skipped (${go.skipped ?? 'unknown reason'})`,
     ],
   };
 }

@@ -1,5 +1,6 @@
 /** Scenario 2: watch throughput — client CPU per event while updates stream to a ready cache. */
 import { parallel } from '../admin.js';
+import { childOptionsFor, clientGo } from '../contenders/client-go.js';
 import { cmName, cmPath, configMaps } from '../data.js';
 import { withChild } from '../harness.js';
 import type { Contender } from '../protocol.js';
@@ -8,11 +9,12 @@ import { percentile, ratio } from '../stats.js';
 import { med, mono, NS, repeat, rows, task, type Ctx, type Scenario } from './scenario.js';
 
 async function watchThroughput(ctx: Ctx): Promise<ScenarioResult> {
-  const contenders: Contender[] = ['kubeloop', 'client-node', 'floor'];
+  const go = await clientGo();
+  const contenders: Contender[] = ['kubeloop', 'client-node', 'floor', ...(go.exec ? (['client-go'] as const) : [])];
   const { watchObjects: objects, watchUpdates: updates } = ctx.scale;
   let writeSeconds: number[] = [];
   const runs = await repeat(ctx, 'watch throughput', contenders, (c) =>
-    withChild(task(ctx, 'watch', c, NS.watch, { updates }), ctx.childOptions, async (child) => {
+    withChild(task(ctx, 'watch', c, NS.watch, { updates }), childOptionsFor(ctx.childOptions, c, go), async (child) => {
       await child.next('ready');
       const base = (ctx.seq += updates);
       const t = mono();
@@ -35,10 +37,15 @@ async function watchThroughput(ctx: Ctx): Promise<ScenarioResult> {
     ratios: [
       target('kubeloop / client-node, CPU per event', ratio(med(rs, 'kubeloop', 'cpuPerEventUs'), med(rs, 'client-node', 'cpuPerEventUs')), 0.8),
       info('kubeloop / floor, CPU per event', ratio(med(rs, 'kubeloop', 'cpuPerEventUs'), med(rs, 'floor', 'cpuPerEventUs'))),
+      ...(go.exec ? [target('kubeloop / client-go, CPU per event', ratio(med(rs, 'kubeloop', 'cpuPerEventUs'), med(rs, 'client-go', 'cpuPerEventUs')), 1.0)] : []),
     ],
     notes: [
       `The parent process writes the updates (merge patches, 64 in flight; median ${percentile(writeSeconds, 50).toFixed(1)} s per run); the child counts the events its cache applies and measures its own CPU time (process.cpuUsage) from ready to the last event.`,
       'kubeloop: reflector + watcher (every event goes through the watcher, its metrics and the store). client-node: informer `update` callbacks. floor: one raw undici watch, lines split by hand, `JSON.parse` into a `Map`.',
+      go.exec
+        ? "client-go: a Go process with client-go's shared informer (as in the warm-up scenario, watch events in JSON) and `AddFunc`/`UpdateFunc`/`DeleteFunc` handlers counting the events once the initial list's adds were all handed out; " +
+          'its CPU time from `getrusage` (user + system, as `process.cpuUsage`) from ready (after two `runtime.GC()`) to the handler call of the last expected event.'
+        : `client-go: skipped (${go.skipped ?? 'unknown reason'})`,
     ],
   };
 }

@@ -22,7 +22,7 @@ export { inferConfig, inClusterConfig, type AuthConfig, type ConnectionConfig, t
 export { loadKubeconfig, kubeconfigPaths } from './client/kubeconfig.js';
 export { Api, type CallOptions, type DeleteParams, type ListParams, type ObjectList, type PartialObjectMetadata, type PatchParams, type WatchParams, type WriteParams } from './client/api.js';
 export { Patch, type JsonPatchOp } from './client/patch.js';
-export type { WatchEvent } from './client/watch-stream.js';
+export type { WatchEvent, WatchEventStream } from './client/watch-stream.js';
 export type { HttpMethod, KubeRequest, KubeResponse, Layer, Service } from './client/request.js';
 export type { RetryOptions } from './client/layers.js';
 // telemetry
@@ -34,7 +34,7 @@ export { enableControllerRuntimeMetrics } from './telemetry/controller-runtime-m
 export type * from './telemetry/diagnostics.js';
 export { metricsRegistry, renderMetrics } from './telemetry/metrics.js';
 // runtime
-export { watcher, metadataWatcher, type WatcherConfig, type WatcherEvent } from './runtime/watcher.js';
+export { watcher, metadataWatcher, watcherBatches, metadataWatcherBatches, type WatcherConfig, type WatcherEvent } from './runtime/watcher.js';
 export { Store, reflector, StoreWriterStoppedError, UnknownIndexError, type IndexFn, type ReflectedEvent, type RelistChanges } from './runtime/store.js';
 export { SharedCache, CacheEndedError, type CacheOptions } from './runtime/shared-cache.js';
 export { CacheSet } from './runtime/cache-set.js';

@@ -22,7 +22,7 @@ import { logger } from '../telemetry/log.js';
 import { detached } from '../telemetry/span.js';
 import { Store, writerOf, type IndexFn, type ReflectedEvent } from './store.js';
 import { stripManagedFields } from './transforms.js';
-import { metadataWatcher, watcher, type WatcherConfig, type WatcherEvent, type WatchStats } from './watcher.js';
+import { metadataWatcherBatches, watcherBatches, type WatcherConfig, type WatcherEvent, type WatchStats } from './watcher.js';
 import type { CacheDiagnostics } from '../telemetry/diagnostics.js';
 
 const log = logger('kubeloop::cache');
@@ -196,16 +196,18 @@ export class SharedCache<K extends KubeObject> {
     const r = this.api.resource;
     const resource = r.group ? `${r.plural}.${r.group}` : r.plural;
     const config = { ...this.options, signal: this.abort.signal, controller: this.name, stats: this.stats };
-    const events = (this.options.metadataOnly ? metadataWatcher(this.api, config) : watcher(this.api, config)) as AsyncIterable<WatcherEvent<K>>;
+    const batches = (this.options.metadataOnly ? metadataWatcherBatches(this.api, config) : watcherBatches(this.api, config)) as AsyncIterable<WatcherEvent<K>[]>;
     const writer = writerOf(this.store);
     const removeGauge = storeObjects.add({ controller: this.name, resource }, () => this.store.size);
     try {
-      // The reflector's work, inline: one async stage less per event on the hot path.
-      for await (const raw of events) {
-        const event = this.transform && 'object' in raw ? { type: raw.type, object: this.transformed(raw.object) } as WatcherEvent<K> : raw;
-        const changes = writer.apply(event);
-        const out: ReflectedEvent<K> = changes && event.type === 'initDone' ? { type: 'initDone', ...changes } : (event as ReflectedEvent<K>);
-        for (const subscriber of this.subscribers) subscriber.push(out);
+      // The reflector's work, inline, a batch at a time: no async stage per event on the hot path.
+      for await (const batch of batches) {
+        for (const raw of batch) {
+          const event = this.transform && 'object' in raw ? ({ type: raw.type, object: this.transformed(raw.object) } as WatcherEvent<K>) : raw;
+          const changes = writer.apply(event);
+          const out: ReflectedEvent<K> = changes && event.type === 'initDone' ? { type: 'initDone', ...changes } : (event as ReflectedEvent<K>);
+          for (const subscriber of this.subscribers) subscriber.push(out);
+        }
       }
     } finally {
       writer.stop();

@@ -11,6 +11,7 @@
  */
 import { ObjectRef } from '../core/object-ref.js';
 import type { KubeObject, Resource } from '../core/resource.js';
+import { takeBatches } from './batched.js';
 import type { WatcherEvent } from './watcher.js';
 import { StoreWriter, UnknownIndexError, type RelistChanges } from './store-writer.js';
 
@@ -121,10 +122,24 @@ export function writerOf<K extends KubeObject>(store: Store<K>): StoreWriter<K> 
  */
 export async function* reflector<K extends KubeObject>(store: Store<K>, events: AsyncIterable<WatcherEvent<K>>): AsyncGenerator<ReflectedEvent<K>> {
   const writer = writerOf(store);
+  const apply = (event: WatcherEvent<K>): ReflectedEvent<K> => {
+    const changes = writer.apply(event);
+    return changes && event.type === 'initDone' ? { type: 'initDone', ...changes } : (event as ReflectedEvent<K>);
+  };
+  // A watcher nobody iterates yet is read a batch at a time: one await per batch, not per event.
+  const taken = takeBatches(events);
   try {
-    for await (const event of events) {
-      const changes = writer.apply(event);
-      yield changes && event.type === 'initDone' ? { type: 'initDone', ...changes } : (event as ReflectedEvent<K>);
+    if (taken) {
+      const { batches, signal } = taken;
+      for await (const batch of batches) {
+        for (const event of batch) {
+          // As the watcher itself: nothing is handed out once its signal aborted.
+          if (signal?.aborted) return;
+          yield apply(event);
+        }
+      }
+    } else {
+      for await (const event of events) yield apply(event);
     }
   } finally {
     writer.stop();

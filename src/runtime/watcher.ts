@@ -13,10 +13,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, type Status } from '../core/errors.js';
 import type { KubeObject } from '../core/resource.js';
 import type { Api, ObjectList, PartialObjectMetadata } from '../client/api.js';
-import type { WatchEvent } from '../client/watch-stream.js';
+import type { WatchEventStream } from '../client/watch-stream.js';
 import { logger } from '../telemetry/log.js';
 import { watcherEvents, watcherRelists, watcherRestarts } from '../telemetry/metrics.js';
 import { defaultWatcherBackoff, type Backoff } from './backoff.js';
+import { batched } from './batched.js';
 
 const log = logger('kubeloop::watcher');
 
@@ -77,15 +78,30 @@ function isGone(e: unknown): boolean {
  * }
  */
 export function watcher<K extends KubeObject>(api: Api<K>, config: WatcherConfig = {}): AsyncGenerator<WatcherEvent<K>> {
-  return run<K>(api, config, false);
+  return batched(run<K>(api, config, false), config.signal);
 }
 
 /** Like `watcher`, but the objects carry metadata only (cheap caches, ownership triggers). */
 export function metadataWatcher<K extends KubeObject>(api: Api<K>, config: WatcherConfig = {}): AsyncGenerator<WatcherEvent<PartialObjectMetadata>> {
+  return batched(run<PartialObjectMetadata>(api as unknown as Api<PartialObjectMetadata>, config, true), config.signal);
+}
+
+/**
+ * The watcher's events in the batches they come in: a list page's objects, or the
+ * watch events of one network chunk. The same events as `watcher`, for consumers
+ * that apply many at once (the reflector and shared caches use it): one await per
+ * batch instead of per event.
+ */
+export function watcherBatches<K extends KubeObject>(api: Api<K>, config: WatcherConfig = {}): AsyncGenerator<WatcherEvent<K>[]> {
+  return run<K>(api, config, false);
+}
+
+/** `watcherBatches` of metadata only. */
+export function metadataWatcherBatches<K extends KubeObject>(api: Api<K>, config: WatcherConfig = {}): AsyncGenerator<WatcherEvent<PartialObjectMetadata>[]> {
   return run<PartialObjectMetadata>(api as unknown as Api<PartialObjectMetadata>, config, true);
 }
 
-async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, metadataOnly: boolean): AsyncGenerator<WatcherEvent<K>> {
+async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, metadataOnly: boolean): AsyncGenerator<WatcherEvent<K>[]> {
   const { signal, pageSize = 500, timeoutSeconds = 290, bookmarks = true, listSemantic = 'mostRecent' } = config;
   const backoff = config.backoff === null ? undefined : (config.backoff ?? defaultWatcherBackoff)();
   const r = api.resource;
@@ -108,14 +124,14 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
   let resourceVersion: string | undefined;
 
   const stats = config.stats;
-  const failed = (error: Error): WatcherEvent<K> => {
+  const failed = (error: Error): WatcherEvent<K>[] => {
     if (stats) {
       stats.lastError = { message: error.message, at: Date.now() };
       stats.watchingSince = undefined;
     }
     count.error.inc();
     log.warn({ resource: labels.resource, error: error.message }, 'watcher error');
-    return { type: 'error', error };
+    return [{ type: 'error', error }];
   };
 
   while (!signal?.aborted) {
@@ -128,7 +144,7 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
         }
         log.debug({ resource: labels.resource }, 'listing');
         count.init.inc();
-        yield { type: 'init' };
+        yield [{ type: 'init' }];
         let cont: string | undefined;
         let listVersion = '';
         const fetchPage = (from: string | undefined) => {
@@ -151,54 +167,62 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
           // Counted per page: one counter update instead of one per object.
           if (items.length > 0) count.initApply.inc(items.length);
           if (stats) stats.lastEventAt = Date.now();
-          for (const object of items) yield { type: 'initApply', object };
+          if (items.length > 0) yield items.map((object): WatcherEvent<K> => ({ type: 'initApply', object }));
         } while (cont);
         resourceVersion = listVersion;
         count.initDone.inc();
-        yield { type: 'initDone' };
+        yield [{ type: 'initDone' }];
         backoff?.reset();
       }
 
       log.debug({ resource: labels.resource, resourceVersion }, 'watching');
       const params = { ...selectors, resourceVersion, timeoutSeconds, allowWatchBookmarks: bookmarks, idleTimeoutMs: config.idleTimeoutMs, signal };
-      const events = (metadataOnly ? api.watchMetadata(params) : api.watch(params)) as AsyncGenerator<WatchEvent<K>>;
+      const stream = (await (metadataOnly ? api.watchMetadataBatches(params) : api.watchBatches(params))) as WatchEventStream<K>;
       // Whether this watch moved us forward: an object event or a bookmark. Bad lines do not count.
       let progressed = false;
       if (stats) stats.watchingSince ??= Date.now();
-      for await (const event of events) {
-        if (event.type !== 'INVALID' && event.type !== 'ERROR') progressed = true;
+      for await (const events of stream) {
         if (stats) stats.lastEventAt = Date.now();
-        switch (event.type) {
-          case 'ADDED':
-          case 'MODIFIED':
-          case 'DELETED': {
-            resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
-            if (log.isEnabled('trace')) log.trace({ event: event.type, name: event.object.metadata?.name, namespace: event.object.metadata?.namespace, resourceVersion }, 'watch event');
-            backoff?.reset();
-            if (event.type === 'DELETED') {
-              count.delete.inc();
-              yield { type: 'delete', object: event.object };
-            } else {
-              count.apply.inc();
-              yield { type: 'apply', object: event.object };
+        const out: WatcherEvent<K>[] = [];
+        let changed = false;
+        for (const event of events) {
+          if (event.type !== 'INVALID' && event.type !== 'ERROR') progressed = true;
+          switch (event.type) {
+            case 'ADDED':
+            case 'MODIFIED':
+            case 'DELETED': {
+              resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
+              changed = true;
+              if (log.isEnabled('trace')) log.trace({ event: event.type, name: event.object.metadata?.name, namespace: event.object.metadata?.namespace, resourceVersion }, 'watch event');
+              if (event.type === 'DELETED') {
+                count.delete.inc();
+                out.push({ type: 'delete', object: event.object });
+              } else {
+                count.apply.inc();
+                out.push({ type: 'apply', object: event.object });
+              }
+              break;
             }
-            break;
+            case 'BOOKMARK':
+              resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
+              if (log.isEnabled('trace')) log.trace({ event: 'BOOKMARK', resourceVersion }, 'watch event');
+              break;
+            case 'ERROR': {
+              // The events before the error in this batch are handed out first.
+              if (out.length > 0) yield out;
+              const status: Status = event.object;
+              const error = new ApiError(status, { method: 'GET', path: `watch ${what}` });
+              // 410: our version is older than what the server keeps; only a relist can catch up.
+              if (status.code === 410) resourceVersion = undefined;
+              throw error;
+            }
+            case 'INVALID':
+              out.push(...failed(event.error));
+              break;
           }
-          case 'BOOKMARK':
-            resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
-            if (log.isEnabled('trace')) log.trace({ event: 'BOOKMARK', resourceVersion }, 'watch event');
-            break;
-          case 'ERROR': {
-            const status: Status = event.object;
-            const error = new ApiError(status, { method: 'GET', path: `watch ${what}` });
-            // 410: our version is older than what the server keeps; only a relist can catch up.
-            if (status.code === 410) resourceVersion = undefined;
-            throw error;
-          }
-          case 'INVALID':
-            yield failed(event.error);
-            break;
         }
+        if (changed) backoff?.reset();
+        if (out.length > 0) yield out;
       }
       // The server ended the watch (its timeout) or the connection closed cleanly: resume where we were.
       if (signal?.aborted) return;

@@ -72,7 +72,11 @@ export class Client {
   async requestJson<T>(req: KubeRequest): Promise<T> {
     const res = await this.send(req);
     if (res.status < 200 || res.status >= 300) throw this.apiError(req, res.status, res.text ?? '');
-    return (res.text ? JSON.parse(res.text) : undefined) as T;
+    if (!res.text) return undefined as T;
+    const value = JSON.parse(res.text) as T;
+    // A list remembers its size, for the watcher to size its next page by bytes.
+    if (req.verb === 'list' && typeof value === 'object' && value !== null) answerSizes.set(value, res.text.length);
+    return value;
   }
 
   /**
@@ -134,6 +138,13 @@ export class Client {
   close(): Promise<void> {
     return this.transport.close();
   }
+}
+
+const answerSizes = new WeakMap<object, number>();
+
+/** @internal The length of the JSON text a list was parsed from (undefined for anything else). */
+export function answerSize(list: object): number | undefined {
+  return answerSizes.get(list);
 }
 
 function reasonFor(code: number): string {

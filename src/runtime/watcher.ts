@@ -13,11 +13,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, type Status } from '../core/errors.js';
 import type { KubeObject } from '../core/resource.js';
 import type { Api, ObjectList, PartialObjectMetadata } from '../client/api.js';
+import { answerSize } from '../client/client.js';
 import type { WatchEventStream } from '../client/watch-stream.js';
 import { logger } from '../telemetry/log.js';
 import { watcherEvents, watcherRelists, watcherRestarts } from '../telemetry/metrics.js';
 import { defaultWatcherBackoff, type Backoff } from './backoff.js';
 import { batched } from './batched.js';
+import { PageSizer } from './page-size.js';
 
 const log = logger('kubeloop::watcher');
 
@@ -32,7 +34,10 @@ export type WatcherEvent<K> =
 export interface WatcherConfig {
   labelSelector?: string;
   fieldSelector?: string;
-  /** Objects per list page. Default 500. */
+  /**
+   * Objects per list page. Default: 500 for the first page, then pages of about
+   * 2 MiB of JSON (100 to 10,000 objects) sized from the objects seen so far.
+   */
   pageSize?: number;
   /** Server-side watch timeout. Default 290 s. */
   timeoutSeconds?: number;
@@ -102,7 +107,7 @@ export function metadataWatcherBatches<K extends KubeObject>(api: Api<K>, config
 }
 
 async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, metadataOnly: boolean): AsyncGenerator<WatcherEvent<K>[]> {
-  const { signal, pageSize = 500, timeoutSeconds = 290, bookmarks = true, listSemantic = 'mostRecent' } = config;
+  const { signal, pageSize, timeoutSeconds = 290, bookmarks = true, listSemantic = 'mostRecent' } = config;
   const backoff = config.backoff === null ? undefined : (config.backoff ?? defaultWatcherBackoff)();
   const r = api.resource;
   const labels = { controller: config.controller ?? '', resource: r.group ? `${r.plural}.${r.group}` : r.plural };
@@ -147,8 +152,9 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
         yield [{ type: 'init' }];
         let cont: string | undefined;
         let listVersion = '';
+        const pages = new PageSizer(pageSize);
         const fetchPage = (from: string | undefined) => {
-          const params = { ...selectors, limit: pageSize, continue: from, signal, ...(listSemantic === 'any' && !from ? { resourceVersion: '0' } : {}) };
+          const params = { ...selectors, limit: pages.size, continue: from, signal, ...(listSemantic === 'any' && !from ? { resourceVersion: '0' } : {}) };
           const page = (metadataOnly ? api.listMetadata(params) : api.list(params)) as Promise<ObjectList<K>>;
           // A page nobody awaits (the consumer left the loop meanwhile) must not be an unhandled rejection.
           page.catch(() => {});
@@ -159,11 +165,12 @@ async function* run<K extends KubeObject>(api: Api<K>, config: WatcherConfig, me
           const page: ObjectList<K> = await next!;
           listVersion = page.metadata.resourceVersion ?? listVersion;
           cont = page.metadata.continue || undefined;
+          // A metadata list with nothing in it says `items: null`.
+          const items = page.items ?? [];
+          pages.next(items.length, answerSize(page));
           // Ask for the next page before handing out this one's objects: the server
           // reads it while the consumer works (the pages stay in order).
           next = cont ? fetchPage(cont) : undefined;
-          // A metadata list with nothing in it says `items: null`.
-          const items = page.items ?? [];
           // Counted per page: one counter update instead of one per object.
           if (items.length > 0) count.initApply.inc(items.length);
           if (stats) stats.lastEventAt = Date.now();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Api, ConfigMaps } from '../../src/index.js';
+import { Api, ConfigMaps, watcherBatches, type WatcherConfig } from '../../src/index.js';
 import { useCluster } from '../support/cluster.js';
 
 const t = useCluster();
@@ -69,4 +69,23 @@ test('list with limit 500 answers pages of 500 linked by continue tokens', async
   assert.equal(metadataOnly.items.length, 500);
   assert.equal(metadataOnly.kind, 'PartialObjectMetadataList');
   assert.equal((metadataOnly.items[0] as { data?: unknown }).data, undefined, 'a metadata-only page carries no data');
+});
+
+test("the watcher's first page is 500 objects and the next is sized by bytes (here: the rest at once); a fixed pageSize pages evenly", async () => {
+  const ns = await filledNamespace();
+  const api = Api.namespaced(t.client, ConfigMaps, ns);
+  // A list page is one batch of initApply events.
+  const pagesOf = async (config: WatcherConfig) => {
+    const abort = new AbortController();
+    const pages: number[] = [];
+    for await (const batch of watcherBatches(api, { ...config, signal: abort.signal })) {
+      const applied = batch.filter((e) => e.type === 'initApply').length;
+      if (applied > 0) pages.push(applied);
+      if (batch.some((e) => e.type === 'initDone')) abort.abort();
+    }
+    return pages;
+  };
+  // These objects are ~300 bytes of JSON: 2 MiB is far more than the 700 left after the first page.
+  assert.deepEqual(await pagesOf({}), [500, 700]);
+  assert.deepEqual(await pagesOf({ pageSize: 250 }), [250, 250, 250, 250, 200]);
 });

@@ -18,6 +18,8 @@ async function load(task: ChildTask): Promise<Contender> {
       return (await import('./contenders/client-node.js')).setup(task);
     case 'floor':
       return (await import('./contenders/floor.js')).setup(task);
+    case 'floor-http':
+      return (await import('./contenders/floor-http.js')).setup(task);
     default:
       throw new Error(`no contender named ${task.contender}`);
   }

@@ -13,6 +13,8 @@ export type Contender =
   // a Go process (bench/contenders/client-go/main.go), not a Node child
   | 'client-go'
   | 'floor'
+  // the floor over node:https, no undici in the process (watch scenario)
+  | 'floor-http'
   | 'setTimeout'
   | 'all-on'
   | 'all-on-sampled'

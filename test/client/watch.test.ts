@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
-import { Api, ConfigMaps, Patch, type WatchEvent } from '../../src/index.js';
+import { Api, ConfigMaps, Patch, reflector, Store, watcher, type WatchEvent } from '../../src/index.js';
 import { until, useCluster } from '../support/cluster.js';
 
 const t = useCluster();
@@ -142,6 +142,32 @@ test('once the signal aborted, no event is delivered, not even one the connectio
   assert.equal(afterAbort, 0, `${afterAbort} events were delivered after the abort`);
   assert.equal(delivered, 1);
 });
+
+// The same promise one layer up: the watcher and the reflector read the stream a batch at a time.
+for (const via of ['watcher', 'reflector'] as const) {
+  test(`once the signal aborted, the ${via} hands out no further event, not even one of a batch already read`, async () => {
+    const ns = await t.namespace(`abort-${via}`);
+    const api = Api.namespaced(t.client, ConfigMaps, ns);
+    const names = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+    const ac = new AbortController();
+    const source = watcher(api, { signal: ac.signal });
+    const events = via === 'watcher' ? source : reflector(new Store(ConfigMaps), source);
+    let applied = 0;
+    let afterAbort = 0;
+    for await (const event of events) {
+      if (ac.signal.aborted) afterAbort++;
+      // The watch starts when the next event is asked for: the twenty are created first, so the
+      // server replays them back to back from its list's version and they arrive together.
+      if (event.type === 'initDone') await Promise.all(names.map((name) => api.create({ metadata: { name } })));
+      if (event.type === 'apply') {
+        applied++;
+        ac.abort(); // at the first, with the other nineteen on their way or already read
+      }
+    }
+    assert.equal(afterAbort, 0, `${afterAbort} events were handed out after the abort`);
+    assert.equal(applied, 1);
+  });
+}
 
 test('each open watch holds a connection of its own, outside the request pool: with 30 watches open, GETs still answer at once', async () => {
   const ns = await t.namespace('many');

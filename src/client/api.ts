@@ -5,7 +5,7 @@ import { apiVersionOf, resourcePath, type KubeObject, type Resource } from '../c
 import type { Client } from './client.js';
 import { patchBody, patchContentType, type Patch } from './patch.js';
 import type { HttpMethod, KubeRequest } from './request.js';
-import { WatchEventStream, type WatchEvent } from './watch-stream.js';
+import { eachItem, WatchEventStream, type WatchEvent } from './watch-stream.js';
 
 /** A page of objects. */
 export interface ObjectList<K> {
@@ -234,12 +234,12 @@ export class Api<K extends KubeObject> {
    * aborting `signal` ends the iteration and closes the connection.
    */
   watch(params: WatchParams = {}): AsyncGenerator<WatchEvent<K>> {
-    return this.watchAs<K>(undefined, params);
+    return eachItem(() => this.openWatch<K>(undefined, params), params.signal);
   }
 
   /** A watch of metadata only. */
   watchMetadata(params: WatchParams = {}): AsyncGenerator<WatchEvent<PartialObjectMetadata>> {
-    return this.watchAs<PartialObjectMetadata>(META_WATCH_ACCEPT, params);
+    return eachItem(() => this.openWatch<PartialObjectMetadata>(META_WATCH_ACCEPT, params), params.signal);
   }
 
   /**
@@ -255,16 +255,6 @@ export class Api<K extends KubeObject> {
   /** `watchBatches` of metadata only. */
   watchMetadataBatches(params: WatchParams = {}): Promise<WatchEventStream<PartialObjectMetadata>> {
     return this.openWatch<PartialObjectMetadata>(META_WATCH_ACCEPT, params);
-  }
-
-  private async *watchAs<T>(accept: string | undefined, params: WatchParams): AsyncGenerator<WatchEvent<T>> {
-    for await (const batch of await this.openWatch<T>(accept, params)) {
-      for (const event of batch) {
-        // A batch read before the abort is not handed out after it.
-        if (params.signal?.aborted) return;
-        yield event;
-      }
-    }
   }
 
   private async openWatch<T>(accept: string | undefined, params: WatchParams): Promise<WatchEventStream<T>> {

@@ -92,7 +92,7 @@ export class WatchEventStream<K> implements AsyncIterable<WatchEvent<K>[]>, Asyn
 
   /** Stops reading for good; nothing more is handed out (the failure, if any, still is). */
   private finish(): void {
-    if (!this.ended) this.ended = true;
+    this.ended = true;
     this.queue = [];
     this.pending = [];
     this.signal?.removeEventListener('abort', this.onAbort);
@@ -114,7 +114,7 @@ export class WatchEventStream<K> implements AsyncIterable<WatchEvent<K>[]>, Asyn
         line = bytes.toString('utf8', start, nl);
       }
       this.lineNo++;
-      if (line.length > 0 && line.trim().length > 0) this.queue.push(decodeLine<K>(line, this.lineNo));
+      if (line.trim().length > 0) this.queue.push(decodeLine<K>(line, this.lineNo));
       start = nl + 1;
       nl = bytes.indexOf(NEWLINE, start);
     }
@@ -131,14 +131,17 @@ export class WatchEventStream<K> implements AsyncIterable<WatchEvent<K>[]>, Asyn
       this.pending = [];
       if (rest.trim().length > 0) this.queue.push(decodeLine<K>(rest, ++this.lineNo));
     }
-    this.ended = true;
-    this.signal?.removeEventListener('abort', this.onAbort);
-    this.wake();
+    this.stopped();
   }
 
   private onError(e: unknown): void {
     if (this.ended) return;
     if (!this.signal?.aborted) this.failure = new TransportError(this.server, `the watch stream broke: ${describeTransportFailure(e)}`, { cause: e });
+    this.stopped();
+  }
+
+  /** The body ended or broke: what was read (and the failure) is still handed out. */
+  private stopped(): void {
     this.ended = true;
     this.signal?.removeEventListener('abort', this.onAbort);
     this.wake();
@@ -159,6 +162,22 @@ export class WatchEventStream<K> implements AsyncIterable<WatchEvent<K>[]>, Asyn
     } else if (this.ended || this.signal?.aborted) {
       this.waiter = undefined;
       waiter.resolve(this.done());
+    }
+  }
+}
+
+/**
+ * The items of the batches `open()` gives one by one, none once `signal` aborted —
+ * not even the rest of a batch already read (what `Api.watch` and `watcher()`
+ * promise). Nothing is opened until the first item is asked for (`onStart` runs
+ * then). One generator, so an item costs one async hop, not one per stage.
+ */
+export async function* eachItem<T>(open: () => AsyncIterable<T[]> | Promise<AsyncIterable<T[]>>, signal?: AbortSignal, onStart?: () => void): AsyncGenerator<T> {
+  onStart?.();
+  for await (const batch of await open()) {
+    for (const item of batch) {
+      if (signal?.aborted) return;
+      yield item;
     }
   }
 }

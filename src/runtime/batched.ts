@@ -5,6 +5,8 @@
  * only at the end of the chain. A stage that knows the protocol (the reflector)
  * takes the batches of a watcher nobody has started iterating.
  */
+import { eachItem } from '../client/watch-stream.js';
+
 const BATCHES = Symbol('kubeloop.watcherBatches');
 
 /** A source of batches, and the signal after which none of their items may be handed out. */
@@ -32,18 +34,8 @@ export function takeBatches<T>(events: AsyncIterable<T>): Batches<T> | undefined
  * of a batch already read), with the batches free to take until iteration starts.
  */
 export function batched<T>(batches: AsyncGenerator<T[]>, signal?: AbortSignal): AsyncGenerator<T> {
-  const state: { flat?: Holder<T> } = {};
-  const flat: Holder<T> = (async function* () {
-    // Started by a consumer: the batches are no longer free to take.
-    state.flat![BATCHES] = undefined;
-    for await (const batch of batches) {
-      for (const item of batch) {
-        if (signal?.aborted) return;
-        yield item;
-      }
-    }
-  })();
+  // Once a consumer starts it, the batches are no longer free to take.
+  const flat: Holder<T> = eachItem(() => batches, signal, () => (flat[BATCHES] = undefined));
   flat[BATCHES] = { batches, signal };
-  state.flat = flat;
   return flat;
 }
